@@ -1,0 +1,346 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nkeys"
+
+	"github.com/wsbroker/broker/internal/client"
+	"github.com/wsbroker/broker/internal/pipe"
+	"github.com/wsbroker/broker/internal/proto"
+	"github.com/wsbroker/broker/transport"
+	"github.com/wsbroker/broker/transport/tcp"
+)
+
+// ProtocolVersion is the version advertised in INFO: the nats-server
+// release whose client protocol the broker implements. Clients gate
+// features on it.
+const ProtocolVersion = "2.15.2"
+
+type state int
+
+const (
+	stateNew state = iota
+	stateRunning
+	stateClosing
+)
+
+// Broker is an in-process NATS broker. Create it with New, then Start it.
+// All methods are safe for concurrent use.
+type Broker struct {
+	opts   options
+	log    *slog.Logger
+	id     string
+	cfg    client.Config
+	global *client.Account
+
+	mu      sync.Mutex
+	state   state
+	clients map[uint64]*client.Client
+	tcpSrv  *tcp.Server
+	tcpLn   net.Listener
+	wg      sync.WaitGroup // every goroutine the broker starts
+	done    chan struct{}  // closed when Shutdown/Close has finished
+
+	nextID atomic.Uint64
+}
+
+// New validates opts and returns a Broker that is not yet listening. Every
+// invalid option is reported, joined into one error.
+func New(opts ...Option) (*Broker, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if opt == nil {
+			o.problem("nil Option")
+			continue
+		}
+		opt.apply(&o)
+	}
+	o.validate()
+	if len(o.problems) > 0 {
+		return nil, errors.Join(o.problems...)
+	}
+	kp, err := nkeys.CreateServer()
+	if err != nil {
+		return nil, fmt.Errorf("broker: server identity: %w", err)
+	}
+	id, err := kp.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("broker: server identity: %w", err)
+	}
+	logger := o.logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if o.serverName == "" {
+		o.serverName = id
+	}
+	b := &Broker{
+		opts:    o,
+		log:     logger,
+		id:      id,
+		global:  client.NewAccount("$G"),
+		clients: make(map[uint64]*client.Client),
+		done:    make(chan struct{}),
+	}
+	b.cfg = client.Config{
+		MaxPayload:     o.maxPayload,
+		MaxControlLine: o.maxControlLine,
+		MaxPending:     o.maxPending,
+		WriteDeadline:  o.writeDeadline,
+		PingInterval:   o.pingInterval,
+		PingMax:        o.pingMax,
+		AuthTimeout:    DefaultAuthTimeout,
+		Logger:         logger,
+	}
+	return b, nil
+}
+
+// validate checks options that depend on each other.
+func (o *options) validate() {
+	if o.ws.addr != "" && o.ws.tls == nil && !o.ws.noTLS {
+		o.problem("WithWebsocket(%q): websocket requires TLS configuration (WithWebsocketTLS), or WithNoTLS for plain text", o.ws.addr)
+	}
+}
+
+// Start binds every configured listener and starts serving. It returns
+// once the broker accepts connections, or the first bind error (then
+// nothing is left running). ctx bounds the start only.
+func (b *Broker) Start(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch b.state {
+	case stateRunning:
+		return ErrStarted
+	case stateClosing:
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var lc net.ListenConfig
+	if b.opts.listen != "" {
+		ln, err := lc.Listen(ctx, "tcp", b.opts.listen)
+		if err != nil {
+			return fmt.Errorf("broker: listen %s: %w", b.opts.listen, err)
+		}
+		b.tcpLn = ln
+		b.tcpSrv = tcp.NewServer(transport.Standard, nil, b.handoff)
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			if err := b.tcpSrv.Serve(ln); err != nil {
+				b.log.Error("tcp listener stopped", "err", err)
+			}
+		}()
+		b.log.Info("listening for client connections", "url", b.clientURLLocked())
+	}
+	b.state = stateRunning
+	return nil
+}
+
+// Addr returns the address of the TCP listener, nil if there is none or
+// the broker is not started.
+func (b *Broker) Addr() net.Addr {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.tcpLn == nil {
+		return nil
+	}
+	return b.tcpLn.Addr()
+}
+
+// ClientURL returns the nats:// URL of the TCP listener ("" if none). An
+// unspecified listen host is reported as 127.0.0.1.
+func (b *Broker) ClientURL() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.clientURLLocked()
+}
+
+func (b *Broker) clientURLLocked() string {
+	if b.tcpLn == nil {
+		return ""
+	}
+	return "nats://" + dialable(b.tcpLn.Addr())
+}
+
+// dialable returns host:port for addr, with an unspecified host replaced
+// by the loopback address.
+func dialable(addr net.Addr) string {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return addr.String()
+	}
+	host := ta.IP.String()
+	if ta.IP == nil || ta.IP.IsUnspecified() {
+		host = "127.0.0.1"
+		if ta.IP != nil && ta.IP.To4() == nil {
+			host = "::1"
+		}
+	}
+	return net.JoinHostPort(host, strconv.Itoa(ta.Port))
+}
+
+// InProcessConn returns a connection to the broker that uses no network:
+// a buffered full-duplex in-memory pipe, counted as connection type
+// IN_PROCESS. It satisfies nats.go's nats.InProcessServer.
+func (b *Broker) InProcessConn() (net.Conn, error) {
+	srv, cli := pipe.New()
+	if err := b.accept(srv, transport.Meta{Kind: transport.InProcess, RemoteAddr: srv.RemoteAddr()}); err != nil {
+		_ = srv.Close()
+		_ = cli.Close()
+		return nil, err
+	}
+	return cli, nil
+}
+
+// handoff is the transport.Handoff of every listener.
+func (b *Broker) handoff(conn net.Conn, meta transport.Meta) {
+	if err := b.accept(conn, meta); err != nil {
+		_ = conn.Close()
+	}
+}
+
+// accept starts a client for conn.
+func (b *Broker) accept(conn net.Conn, meta transport.Meta) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch b.state {
+	case stateNew:
+		return ErrNotStarted
+	case stateClosing:
+		return ErrClosed
+	}
+	id := b.nextID.Add(1)
+	c := client.New(id, conn, meta, &b.cfg, (*host)(b))
+	info := b.info(c)
+	if max := b.opts.maxConnections; max > 0 && len(b.clients) >= max {
+		b.log.Info("maximum connections exceeded", "max", max, "remote", meta.RemoteAddr)
+		c.Reject(&b.wg, info, "maximum connections exceeded", transport.MaxConnectionsExceeded)
+		return nil
+	}
+	b.clients[id] = c
+	c.Start(&b.wg, info, b.global)
+	return nil
+}
+
+// info returns the INFO line for a new client.
+func (b *Broker) info(c *client.Client) []byte {
+	si := proto.ServerInfo{
+		ID:         b.id,
+		Name:       b.opts.serverName,
+		Version:    ProtocolVersion,
+		Proto:      1,
+		GoVersion:  runtime.Version(),
+		Headers:    true,
+		MaxPayload: int32(b.opts.maxPayload),
+		ClientID:   c.ID(),
+	}
+	if b.tcpLn != nil {
+		if ta, ok := b.tcpLn.Addr().(*net.TCPAddr); ok {
+			si.Host = ta.IP.String()
+			si.Port = ta.Port
+		}
+	}
+	if ta, ok := c.Meta().RemoteAddr.(*net.TCPAddr); ok {
+		si.ClientIP = ta.IP.String()
+	}
+	return proto.AppendInfo(nil, &si)
+}
+
+// host adapts the Broker to client.Host without exporting its methods.
+type host Broker
+
+func (h *host) AuthRequired(*client.Client) bool { return false }
+
+func (h *host) Authenticate(*client.Client, *proto.ConnectInfo) (*client.Account, error) {
+	return h.global, nil
+}
+
+func (h *host) Closed(c *client.Client) {
+	h.mu.Lock()
+	delete(h.clients, c.ID())
+	h.mu.Unlock()
+}
+
+// Shutdown stops accepting connections, writes what is queued for every
+// client, closes them all and waits for every goroutine of the broker. If
+// ctx ends first, the remaining connections are closed at once and
+// ctx.Err() is returned. It is idempotent; a second call waits like the
+// first.
+func (b *Broker) Shutdown(ctx context.Context) error {
+	if b.beginClose(false) {
+		go func() {
+			b.wg.Wait()
+			close(b.done)
+		}()
+	}
+	select {
+	case <-b.done:
+		return nil
+	case <-ctx.Done():
+		b.abortAll()
+		<-b.done
+		return ctx.Err()
+	}
+}
+
+// Close closes every listener and connection immediately, dropping queued
+// output, and waits for the broker's goroutines. It is idempotent.
+func (b *Broker) Close() error {
+	if b.beginClose(true) {
+		b.wg.Wait()
+		close(b.done)
+		return nil
+	}
+	b.abortAll()
+	<-b.done
+	return nil
+}
+
+// beginClose moves to the closing state; it reports whether this call did.
+func (b *Broker) beginClose(abort bool) bool {
+	b.mu.Lock()
+	if b.state == stateClosing {
+		b.mu.Unlock()
+		return false
+	}
+	b.state = stateClosing
+	if b.tcpSrv != nil {
+		_ = b.tcpSrv.Close()
+	}
+	clients := make([]*client.Client, 0, len(b.clients))
+	for _, c := range b.clients {
+		clients = append(clients, c)
+	}
+	b.mu.Unlock()
+	for _, c := range clients {
+		if abort {
+			c.Abort(transport.ServerShutdown)
+		} else {
+			c.Close(transport.ServerShutdown)
+		}
+	}
+	return true
+}
+
+func (b *Broker) abortAll() {
+	b.mu.Lock()
+	clients := make([]*client.Client, 0, len(b.clients))
+	for _, c := range b.clients {
+		clients = append(clients, c)
+	}
+	b.mu.Unlock()
+	for _, c := range clients {
+		c.Abort(transport.ServerShutdown)
+	}
+}

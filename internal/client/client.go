@@ -1,0 +1,374 @@
+// Package client runs one NATS client connection: a read loop that parses
+// the byte stream in place and routes what it reads, and a single write
+// loop that owns the socket, coalesces output into pooled chunks and writes
+// them with one vectored write per wake-up.
+//
+// # Concurrency
+//
+// Each Client has exactly two goroutines. The read loop owns the parser and
+// the connection's protocol state (CONNECT options, subscriptions by sid).
+// Any goroutine may append output to a Client (a publisher's read loop
+// delivering a message, the ping timer, the broker on shutdown); appends take
+// the Client's mutex, never block, and never write to the socket. Only the
+// write loop writes. A publisher signals each receiver's write loop once per
+// read (not once per message), so one read full of messages costs one wake-up
+// per receiving connection.
+//
+// A receiver whose pending output would exceed MaxPending, or whose write
+// blocks past WriteDeadline, is disconnected as a slow consumer; publishers
+// never wait for it.
+package client
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wsbroker/broker/internal/proto"
+	"github.com/wsbroker/broker/internal/sublist"
+	"github.com/wsbroker/broker/transport"
+)
+
+// Config holds the limits shared by every client of a broker. It must not
+// be changed after the first client starts.
+type Config struct {
+	MaxPayload     int           // bytes
+	MaxControlLine int           // bytes
+	MaxPending     int64         // bytes of output queued for one client
+	WriteDeadline  time.Duration // one write to the socket
+	PingInterval   time.Duration // between server PINGs
+	PingMax        int           // unanswered PINGs before 'Stale Connection'
+	AuthTimeout    time.Duration // time to send CONNECT when auth is required
+	Logger         *slog.Logger  // never nil
+}
+
+// Host is what a client needs from the broker that owns it.
+type Host interface {
+	// AuthRequired reports whether a client of kind k must authenticate
+	// with CONNECT before doing anything else.
+	AuthRequired(c *Client) bool
+	// Authenticate checks the CONNECT of c and returns the account it
+	// joins. An error rejects the client with 'Authorization Violation'.
+	Authenticate(c *Client, ci *proto.ConnectInfo) (*Account, error)
+	// Closed is called once, after the client has left its account and
+	// both of its goroutines are about to end.
+	Closed(c *Client)
+}
+
+// Account is a subject namespace: clients of one account never see
+// messages of another.
+type Account struct {
+	Name    string
+	Sublist *sublist.Sublist
+}
+
+// NewAccount returns an empty account named name.
+func NewAccount(name string) *Account {
+	return &Account{Name: name, Sublist: sublist.New()}
+}
+
+// Client is one client connection.
+type Client struct {
+	id   uint64
+	conn net.Conn
+	meta transport.Meta
+	cfg  *Config
+	host Host
+	log  *slog.Logger
+
+	bw transport.BuffersWriter // nil for plain conns
+
+	// Read-loop state.
+	parser   proto.Parser
+	opts     proto.ConnectInfo
+	acc      atomic.Pointer[Account]
+	authed   bool // CONNECT accepted (or no auth required)
+	needAuth bool
+	subs     map[string]*subscription // by sid; guarded by mu
+	pcd      map[*Client]struct{}     // receivers to signal after this read
+	scratch  []byte                   // MSG header line being built
+	lastIn   atomic.Int64             // unix nanos of the last read
+
+	// Flags read by other goroutines while delivering; written only before
+	// they can see this client or under mu.
+	echo    atomic.Bool
+	headers atomic.Bool
+
+	mu       sync.Mutex
+	out      net.Buffers // pending chunks; the last one may have room
+	pending  int64       // bytes queued and not yet written
+	closing  bool
+	flushOut bool // write what is queued before closing
+	reason   transport.CloseReason
+	pingsOut int
+	pingTmr  *time.Timer
+	authTmr  *time.Timer
+
+	wake chan struct{} // cap 1: the write loop has work
+	done chan struct{} // closed when the write loop ends
+}
+
+// New prepares a client for conn. It starts nothing; see Start.
+func New(id uint64, conn net.Conn, meta transport.Meta, cfg *Config, host Host) *Client {
+	c := &Client{
+		id:   id,
+		conn: conn,
+		meta: meta,
+		cfg:  cfg,
+		host: host,
+		log:  cfg.Logger.With("cid", id, "kind", meta.Kind.String(), "remote", addrString(meta.RemoteAddr)),
+		subs: make(map[string]*subscription),
+		pcd:  make(map[*Client]struct{}),
+		wake: make(chan struct{}, 1),
+		done: make(chan struct{}),
+		// nats-server's defaults before CONNECT.
+		opts: proto.ConnectInfo{Verbose: true, Pedantic: true, Echo: true},
+	}
+	c.parser.MaxControlLine = cfg.MaxControlLine
+	c.parser.MaxPayload = cfg.MaxPayload
+	c.echo.Store(true)
+	if bw, ok := conn.(transport.BuffersWriter); ok {
+		c.bw = bw
+	}
+	if w, ok := conn.(transport.Waker); ok {
+		w.SetWaker(c.signal)
+	}
+	return c
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+// ID returns the client's id, unique within its broker.
+func (c *Client) ID() uint64 { return c.id }
+
+// Meta returns what the transport knows about the connection.
+func (c *Client) Meta() *transport.Meta { return &c.meta }
+
+// Account returns the account the client joined, nil before CONNECT when
+// authentication is required.
+func (c *Client) Account() *Account { return c.acc.Load() }
+
+// Start queues info (the INFO line) and starts the read and write loops,
+// each counted in wg. acc is the account joined before CONNECT when no
+// authentication is required (nil otherwise).
+func (c *Client) Start(wg *sync.WaitGroup, info []byte, acc *Account) {
+	c.needAuth = c.host.AuthRequired(c)
+	if !c.needAuth {
+		c.acc.Store(acc)
+	}
+	c.mu.Lock()
+	c.appendLocked(info)
+	if c.needAuth && c.cfg.AuthTimeout > 0 {
+		c.authTmr = time.AfterFunc(c.cfg.AuthTimeout, c.authTimeout)
+	}
+	if c.cfg.PingInterval > 0 {
+		c.pingTmr = time.AfterFunc(c.cfg.PingInterval, c.pingTimer)
+	}
+	c.mu.Unlock()
+	c.signal()
+	wg.Add(2)
+	go func() { defer wg.Done(); c.writeLoop() }()
+	go func() { defer wg.Done(); c.readLoop() }()
+}
+
+// Reject queues info and -ERR 'text', then closes the client with reason,
+// without reading anything (used for max_connections). It runs the write
+// loop in wg and returns immediately.
+func (c *Client) Reject(wg *sync.WaitGroup, info []byte, text string, reason transport.CloseReason) {
+	c.mu.Lock()
+	c.appendLocked(info)
+	c.mu.Unlock()
+	c.CloseWithError(text, reason)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.writeLoop()
+		c.host.Closed(c)
+	}()
+}
+
+// Close closes the client for reason after writing what is already queued
+// (bounded by the write deadline). It returns at once.
+func (c *Client) Close(reason transport.CloseReason) { c.closeWith("", reason, true) }
+
+// CloseWithError queues -ERR 'text' and closes the client for reason after
+// writing it. It returns at once.
+func (c *Client) CloseWithError(text string, reason transport.CloseReason) {
+	c.closeWith(text, reason, true)
+}
+
+// Abort closes the connection immediately, dropping queued output.
+func (c *Client) Abort(reason transport.CloseReason) { c.closeWith("", reason, false) }
+
+// Done is closed once the write loop has closed the connection.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+func (c *Client) closeWith(errText string, reason transport.CloseReason, flush bool) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.closing = true
+	c.flushOut = flush
+	c.reason = reason
+	if errText != "" {
+		c.appendLocked(proto.AppendErr(nil, errText))
+	}
+	if c.pingTmr != nil {
+		c.pingTmr.Stop()
+	}
+	if c.authTmr != nil {
+		c.authTmr.Stop()
+	}
+	c.mu.Unlock()
+	c.log.Debug("closing connection", "reason", string(reason))
+	if !flush {
+		// The writer may be stuck in a write: unblock it.
+		_ = c.conn.Close()
+	}
+	c.signal()
+}
+
+// signal wakes the write loop; it never blocks.
+func (c *Client) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Client) readLoop() {
+	buf := make([]byte, readBufSize)
+	for {
+		n, err := c.conn.Read(buf)
+		if n > 0 {
+			c.lastIn.Store(time.Now().UnixNano())
+			perr := c.parser.Parse(buf[:n], c)
+			c.flushReceivers()
+			if perr != nil {
+				c.protocolError(perr)
+				break
+			}
+		}
+		if err != nil {
+			c.closeWith("", readCloseReason(err), false)
+			break
+		}
+	}
+	c.teardown()
+}
+
+func readCloseReason(err error) transport.CloseReason {
+	if errors.Is(err, net.ErrClosed) {
+		return transport.ServerShutdown
+	}
+	return transport.ClientClosed
+}
+
+// readBufSize is the read buffer of a connection, in bytes. Larger payloads
+// are assembled by the parser.
+const readBufSize = 32 << 10
+
+// flushReceivers signals every connection this read delivered to.
+func (c *Client) flushReceivers() {
+	for r := range c.pcd {
+		r.signal()
+	}
+	clear(c.pcd)
+}
+
+// protocolError closes the client after a parser or handler error.
+func (c *Client) protocolError(err error) {
+	var ce *closeError
+	if errors.As(err, &ce) {
+		c.closeWith(ce.text, ce.reason, true)
+		return
+	}
+	text, ok := proto.ClientErrText(err)
+	if !ok {
+		text = "Unknown Protocol Operation"
+	}
+	reason := transport.ParseError
+	switch {
+	case errors.Is(err, proto.ErrMaxControlLine):
+		reason = transport.MaxControlLineExceeded
+	case errors.Is(err, proto.ErrMaxPayload):
+		reason = transport.MaxPayloadExceeded
+	}
+	c.log.Debug("protocol error", "err", err)
+	c.closeWith(text, reason, true)
+}
+
+// closeError is returned by a handler to close the client with an -ERR.
+type closeError struct {
+	text   string
+	reason transport.CloseReason
+}
+
+func (e *closeError) Error() string { return e.text }
+
+// teardown leaves the account and tells the host; it runs once, on the read
+// loop, after the connection is closing.
+func (c *Client) teardown() {
+	<-c.done
+	c.mu.Lock()
+	subs := make([]*sublist.Subscription, 0, len(c.subs))
+	for _, s := range c.subs {
+		subs = append(subs, &s.Subscription)
+	}
+	clear(c.subs)
+	c.mu.Unlock()
+	if acc := c.acc.Load(); acc != nil && len(subs) > 0 {
+		acc.Sublist.RemoveBatch(subs)
+	}
+	c.host.Closed(c)
+}
+
+func (c *Client) authTimeout() {
+	c.mu.Lock()
+	authed := c.authed
+	c.mu.Unlock()
+	if !authed {
+		c.CloseWithError("Authentication Timeout", transport.AuthenticationTimeout)
+	}
+}
+
+func (c *Client) pingTimer() {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	interval := c.cfg.PingInterval
+	if since := time.Since(time.Unix(0, c.lastIn.Load())); since < interval && c.pingsOut == 0 {
+		// The client talked to us recently: no need to ask.
+		c.pingTmr.Reset(interval - since)
+		c.mu.Unlock()
+		return
+	}
+	if c.pingsOut+1 > c.cfg.PingMax {
+		c.mu.Unlock()
+		c.CloseWithError("Stale Connection", transport.StaleConnection)
+		return
+	}
+	c.pingsOut++
+	c.appendLocked(pingProto)
+	c.pingTmr.Reset(interval)
+	c.mu.Unlock()
+	c.signal()
+}
+
+var (
+	pingProto = []byte("PING\r\n")
+	pongProto = []byte("PONG\r\n")
+	okProto   = []byte("+OK\r\n")
+)

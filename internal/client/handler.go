@@ -1,0 +1,296 @@
+package client
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"sync/atomic"
+
+	"github.com/wsbroker/broker/internal/proto"
+	"github.com/wsbroker/broker/internal/sublist"
+	"github.com/wsbroker/broker/transport"
+)
+
+// subscription is one SUB of a client, as stored in the account's sublist
+// (Owner points back here).
+type subscription struct {
+	sublist.Subscription
+	client    *Client
+	sid       []byte       // SID as bytes, for encoding MSG lines
+	max       atomic.Int64 // auto-unsubscribe after max deliveries; 0 = none
+	delivered atomic.Int64
+}
+
+// Errors sent to clients, byte-exact with nats-server.
+const (
+	errAuthViolation    = "Authorization Violation"
+	errInvalidSubject   = "Invalid Subject"
+	errInvalidPubSubj   = "Invalid Publish Subject"
+	errBadProtocol      = "invalid client protocol"
+	errNoRespNoHeaders  = "no responders requires headers support"
+	errUnknownOperation = "Unknown Protocol Operation"
+)
+
+var _ proto.Handler = (*Client)(nil)
+
+// checkAuth enforces that CONNECT comes first when auth is required.
+func (c *Client) checkAuth() error {
+	if c.needAuth && !c.authed {
+		return &closeError{errAuthViolation, transport.AuthenticationFailure}
+	}
+	return nil
+}
+
+// ProcessConnect handles CONNECT.
+func (c *Client) ProcessConnect(arg []byte) error {
+	ci := c.opts
+	// Fields absent from the JSON keep their current value, as nats-server.
+	if err := json.Unmarshal(arg, &ci); err != nil {
+		c.log.Debug("bad CONNECT", "err", err)
+		return &closeError{errUnknownOperation, transport.ParseError}
+	}
+	if ci.Protocol < 0 || ci.Protocol > 1 {
+		return &closeError{errBadProtocol, transport.BadClientProtocol}
+	}
+	if ci.NoResponders && !ci.Headers {
+		return &closeError{errNoRespNoHeaders, transport.NoRespondersRequiresHeaders}
+	}
+	if c.needAuth || c.acc.Load() == nil {
+		acc, err := c.host.Authenticate(c, &ci)
+		if err != nil {
+			c.log.Debug("authentication failed", "err", err)
+			return &closeError{errAuthViolation, transport.AuthenticationFailure}
+		}
+		c.acc.Store(acc)
+	}
+	c.mu.Lock()
+	c.authed = true
+	if c.authTmr != nil {
+		c.authTmr.Stop()
+	}
+	c.mu.Unlock()
+	c.opts = ci
+	c.echo.Store(ci.Echo)
+	c.headers.Store(ci.Headers)
+	c.log.Debug("client connected", "name", ci.Name, "lang", ci.Lang, "version", ci.Version)
+	c.sendOK()
+	return nil
+}
+
+// sendOK acknowledges an operation in verbose mode.
+func (c *Client) sendOK() {
+	if c.opts.Verbose {
+		c.queue(okProto)
+	}
+}
+
+// queue appends p to the client's own output; the read loop flushes it.
+func (c *Client) queue(p []byte) {
+	c.mu.Lock()
+	if !c.closing {
+		c.appendLocked(p)
+	}
+	c.mu.Unlock()
+	c.pcd[c] = struct{}{}
+}
+
+// sendErr queues -ERR 'text' without closing.
+func (c *Client) sendErr(text string) {
+	c.queue(proto.AppendErr(c.scratch[:0], text))
+}
+
+// ProcessPing answers PING.
+func (c *Client) ProcessPing() error {
+	if err := c.checkAuth(); err != nil {
+		return err
+	}
+	c.queue(pongProto)
+	return nil
+}
+
+// ProcessPong records the answer to our PING.
+func (c *Client) ProcessPong() error {
+	c.mu.Lock()
+	c.pingsOut = 0
+	c.mu.Unlock()
+	return nil
+}
+
+// ProcessSub handles SUB.
+func (c *Client) ProcessSub(subject, queue, sid []byte) error {
+	if err := c.checkAuth(); err != nil {
+		return err
+	}
+	acc := c.acc.Load()
+	c.mu.Lock()
+	if _, dup := c.subs[string(sid)]; dup || c.closing {
+		// nats-server keeps the first subscription of a sid.
+		c.mu.Unlock()
+		c.sendOK()
+		return nil
+	}
+	s := &subscription{client: c}
+	s.Subject = string(subject)
+	s.Queue = string(queue)
+	s.SID = string(sid)
+	s.sid = []byte(s.SID)
+	s.Owner = s
+	if err := acc.Sublist.Insert(&s.Subscription); err != nil {
+		c.mu.Unlock()
+		c.sendErr(errInvalidSubject)
+		return nil
+	}
+	c.subs[s.SID] = s
+	c.mu.Unlock()
+	c.sendOK()
+	return nil
+}
+
+// ProcessUnsub handles UNSUB.
+func (c *Client) ProcessUnsub(sid []byte, max int) error {
+	if err := c.checkAuth(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	s := c.subs[string(sid)]
+	c.mu.Unlock()
+	if s != nil {
+		if max > 0 && int64(max) > s.delivered.Load() {
+			s.max.Store(int64(max))
+		} else {
+			c.unsubscribe(s)
+		}
+	}
+	c.sendOK()
+	return nil
+}
+
+// unsubscribe removes s from its client and account; safe to call more
+// than once and from any goroutine.
+func (c *Client) unsubscribe(s *subscription) {
+	c.mu.Lock()
+	if c.subs[s.SID] != s {
+		c.mu.Unlock()
+		return
+	}
+	delete(c.subs, s.SID)
+	c.mu.Unlock()
+	if acc := c.acc.Load(); acc != nil {
+		_ = acc.Sublist.Remove(&s.Subscription)
+	}
+}
+
+// ProcessPub routes a published message.
+func (c *Client) ProcessPub(subject, reply []byte, hdrLen int, msg []byte) error {
+	if err := c.checkAuth(); err != nil {
+		return err
+	}
+	if hdrLen >= 0 && !c.opts.Headers {
+		return &closeError{errUnknownOperation, transport.ParseError}
+	}
+	if c.opts.Pedantic && !sublist.IsValidPublishSubject(string(subject)) {
+		c.sendErr(errInvalidPubSubj)
+		return nil
+	}
+	c.sendOK()
+	acc := c.acc.Load()
+	r := acc.Sublist.Match(subject)
+	echo := c.opts.Echo
+	delivered := false
+	for _, ps := range r.Psubs {
+		s := ps.Owner.(*subscription)
+		if !echo && s.client == c {
+			continue
+		}
+		if c.deliver(s, subject, reply, hdrLen, msg) {
+			delivered = true
+		}
+	}
+	for _, group := range r.Qsubs {
+		if c.deliverQueue(group, subject, reply, hdrLen, msg, echo) {
+			delivered = true
+		}
+	}
+	if !delivered && len(reply) > 0 && c.opts.NoResponders {
+		c.noResponders(acc, subject, reply)
+	}
+	return nil
+}
+
+// deliverQueue delivers to one member of a queue group, starting at a
+// random member and moving on past members that cannot take it.
+func (c *Client) deliverQueue(group []*sublist.Subscription, subject, reply []byte, hdrLen int, msg []byte, echo bool) bool {
+	n := len(group)
+	start := rand.IntN(n)
+	for i := range n {
+		s := group[(start+i)%n].Owner.(*subscription)
+		if !echo && s.client == c {
+			continue
+		}
+		if c.deliver(s, subject, reply, hdrLen, msg) {
+			return true
+		}
+	}
+	return false
+}
+
+// noResponders tells a requester that nobody listens on subject, with the
+// status message nats-server sends, on the requester's own reply
+// subscription.
+func (c *Client) noResponders(acc *Account, subject, reply []byte) {
+	r := acc.Sublist.Match(reply)
+	for _, ps := range r.Psubs {
+		s := ps.Owner.(*subscription)
+		if s.client != c {
+			continue
+		}
+		b := proto.AppendNoResponders(c.scratch[:0], reply, s.sid, subject)
+		c.scratch = b
+		c.queue(b)
+		return
+	}
+}
+
+// deliver copies one message into the output of s's client. It runs on the
+// publisher's read loop; the receiver is signalled after the read.
+func (c *Client) deliver(s *subscription, subject, reply []byte, hdrLen int, msg []byte) bool {
+	rc := s.client
+	if max := s.max.Load(); max > 0 {
+		n := s.delivered.Add(1)
+		if n > max {
+			return false
+		}
+		if n == max {
+			defer rc.unsubscribe(s)
+		}
+	} else {
+		s.delivered.Add(1)
+	}
+	if hdrLen >= 0 && !rc.headers.Load() {
+		// The receiver did not ask for headers: it gets the payload only.
+		msg = msg[hdrLen:]
+		hdrLen = -1
+	}
+	b := proto.AppendMsgHeader(c.scratch[:0], subject, s.sid, reply, hdrLen, len(msg))
+	c.scratch = b
+	size := int64(len(b) + len(msg) + 2)
+
+	rc.mu.Lock()
+	if rc.closing {
+		rc.mu.Unlock()
+		return false
+	}
+	if rc.pending+size > rc.cfg.MaxPending {
+		rc.mu.Unlock()
+		rc.log.Info("slow consumer: pending bytes exceeded", "pending", rc.pending, "max", rc.cfg.MaxPending)
+		rc.Abort(transport.SlowConsumerPending)
+		return false
+	}
+	rc.appendLocked(b)
+	rc.appendLocked(msg)
+	rc.appendLocked(crlf)
+	rc.mu.Unlock()
+	c.pcd[rc] = struct{}{}
+	return true
+}
+
+var crlf = []byte("\r\n")

@@ -1,0 +1,87 @@
+// Package tcp accepts plain TCP (optionally TLS) connections and hands them
+// to the engine as STANDARD clients.
+package tcp
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/wsbroker/broker/transport"
+)
+
+// Server runs an accept loop over a listener.
+type Server struct {
+	handoff transport.Handoff
+	tls     *tls.Config
+	kind    transport.Kind
+
+	mu     sync.Mutex
+	ln     net.Listener
+	closed bool
+}
+
+// NewServer returns a Server handing connections of kind to handoff. With a
+// non-nil tlsConf every connection is wrapped in TLS (the handshake runs
+// lazily on the first read or write, on the engine's goroutines).
+func NewServer(kind transport.Kind, tlsConf *tls.Config, handoff transport.Handoff) *Server {
+	return &Server{handoff: handoff, tls: tlsConf, kind: kind}
+}
+
+// Serve accepts connections on ln until Close. It returns nil after Close,
+// or the listener's error.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return nil
+	}
+	s.ln = ln
+	s.mu.Unlock()
+	var backoff time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if s.isClosed() || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Out of file descriptors or similar: back off, retry.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true)
+		}
+		meta := transport.Meta{Kind: s.kind, RemoteAddr: conn.RemoteAddr()}
+		if s.tls != nil {
+			conn = tls.Server(conn, s.tls)
+		}
+		s.handoff(conn, meta)
+	}
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Close stops accepting; connections already handed off are not touched.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.ln != nil {
+		return s.ln.Close()
+	}
+	return nil
+}
