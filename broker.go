@@ -190,6 +190,13 @@ func dialable(addr net.Addr) string {
 	return net.JoinHostPort(host, strconv.Itoa(ta.Port))
 }
 
+// NumClients returns the number of client connections currently open.
+func (b *Broker) NumClients() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.clients)
+}
+
 // InProcessConn returns a connection to the broker that uses no network:
 // a buffered full-duplex in-memory pipe, counted as connection type
 // IN_PROCESS. It satisfies nats.go's nats.InProcessServer.

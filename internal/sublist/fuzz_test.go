@@ -39,9 +39,13 @@ func FuzzInsertMatch(f *testing.F) {
 		for _, fl := range fuzzFilters {
 			require.NoError(t, s.Insert(psub(fl)))
 		}
+		s.Match([]byte(subject)) // cached before the insert: Insert must update it
 		fz := &Subscription{Subject: filter, Queue: queue}
 		err := s.Insert(fz)
 		valid := IsValidSubject(filter) && (queue == "" || IsValidQueue(queue))
+		if IsValidSubject(filter) && !hasEmptyToken(subject) {
+			require.Equal(t, SubjectMatches(filter, subject), matchKey(filter, subject))
+		}
 		if !valid {
 			require.ErrorIs(t, err, ErrInvalidSubject)
 		} else {
@@ -113,13 +117,9 @@ func collect(l *level, out *[]*Subscription) {
 		if n == nil {
 			return
 		}
-		for sub := range n.psubs {
-			*out = append(*out, sub)
-		}
+		*out = append(*out, n.psubs.list...)
 		for _, members := range n.qsubs {
-			for sub := range members {
-				*out = append(*out, sub)
-			}
+			*out = append(*out, members.list...)
 		}
 		collect(n.next, out)
 	}

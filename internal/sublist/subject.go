@@ -185,3 +185,41 @@ func SubjectIsSubsetMatch(subject, filter string) bool {
 		filter, subject = frest, srest
 	}
 }
+
+// matchKey is SubjectMatches for a valid filter and a non-empty subject
+// without empty tokens (a cache key). It compares bytes in place and exits
+// at the first difference, which is what the cache update loops need.
+func matchKey(filter, subject string) bool {
+	for {
+		if len(filter) == 1 || filter[1] == btok {
+			switch filter[0] {
+			case '>':
+				return true // subject has at least one token left
+			case '*':
+				i := strings.IndexByte(subject, btok)
+				if len(filter) == 1 {
+					return i < 0
+				}
+				if i < 0 {
+					return false
+				}
+				filter, subject = filter[2:], subject[i+1:]
+				continue
+			}
+		}
+		i := 0
+		for i < len(filter) && filter[i] != btok {
+			if i >= len(subject) || subject[i] != filter[i] {
+				return false
+			}
+			i++
+		}
+		if i == len(filter) {
+			return i == len(subject)
+		}
+		if i >= len(subject) || subject[i] != btok {
+			return false
+		}
+		filter, subject = filter[i+1:], subject[i+1:]
+	}
+}

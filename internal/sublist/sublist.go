@@ -10,13 +10,16 @@
 // caller holds it.
 //
 // All methods of Sublist are safe for concurrent use. Match on a cached
-// subject takes only a read lock on the cache and does not allocate.
+// subject takes only a read lock on one of 16 cache shards and does not
+// allocate.
 package sublist
 
 import (
 	"errors"
+	"hash/maphash"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // DefaultCacheSize is the maximum number of cached Match results of a
@@ -67,20 +70,35 @@ func (r *Result) IsEmpty() bool {
 	return len(r.Psubs) == 0 && len(r.Qsubs) == 0
 }
 
+// cacheShards is the number of cache shards of a cache of at least that
+// many entries; smaller caches have one shard.
+const cacheShards = 16
+
+// cacheShard is one lock-protected part of the match cache, padded so that
+// readers of different shards do not share a cache line.
+type cacheShard struct {
+	mu sync.RWMutex
+	m  map[string]*Result
+	_  [96]byte
+}
+
 // Sublist is a concurrent subscription trie with a match cache. The zero
 // value is not usable; create one with New or NewWithCacheSize.
 type Sublist struct {
 	mu    sync.RWMutex // guards root and count
 	root  *level
 	count int
+	gen   atomic.Uint64
 
-	// cmu guards cache. Lock order: mu before cmu. Entries are written only
-	// while mu is held (read-locked by Match, write-locked by Insert and
-	// Remove), so an entry always reflects the trie at the time it is
-	// stored and every later change is applied to it.
-	cmu      sync.RWMutex
-	cache    map[string]*Result // nil when caching is disabled
-	cacheMax int
+	// The cache is split into shards by a hash of the subject so that
+	// concurrent readers do not contend on one lock. Lock order: mu before
+	// any shard lock. Entries are written only while mu is held
+	// (read-locked by Match, write-locked by Insert and Remove), so an entry
+	// always reflects the trie at the time it is stored and every later
+	// change is applied to it.
+	shards   []cacheShard // nil when caching is disabled
+	shardMax int          // entries per shard
+	seed     maphash.Seed
 }
 
 // New returns an empty Sublist whose match cache holds at most
@@ -90,16 +108,68 @@ func New() *Sublist {
 }
 
 // NewWithCacheSize returns an empty Sublist whose match cache holds at most
-// max subjects. When the cache grows past max, arbitrary entries are evicted
-// until it is back to three quarters of max. A max of 0 or less disables the
+// max subjects. The cache has 16 shards (one if max < 16), each holding at
+// most max/16 subjects; when a shard is full, arbitrary entries of it are
+// evicted until it is at three quarters. A max of 0 or less disables the
 // cache (useful for permission lists, where matches are rare).
 func NewWithCacheSize(max int) *Sublist {
-	s := &Sublist{root: &level{}}
+	s := &Sublist{root: &level{}, seed: maphash.MakeSeed()}
 	if max > 0 {
-		s.cacheMax = max
-		s.cache = make(map[string]*Result, max)
+		n := 1
+		if max >= cacheShards {
+			n = cacheShards
+		}
+		s.shards = make([]cacheShard, n)
+		s.shardMax = max / n
+		for i := range s.shards {
+			s.shards[i].m = make(map[string]*Result)
+		}
 	}
 	return s
+}
+
+// shard returns the cache shard of subject. The cache must be enabled.
+func (s *Sublist) shard(subject []byte) *cacheShard {
+	if len(s.shards) == 1 {
+		return &s.shards[0]
+	}
+	return &s.shards[maphash.Bytes(s.seed, subject)&(cacheShards-1)]
+}
+
+// cached returns the cached result for subject, if any.
+func (s *Sublist) cached(subject []byte) (*Result, bool) {
+	if s.shards == nil {
+		return nil, false
+	}
+	sh := s.shard(subject)
+	sh.mu.RLock()
+	r, ok := sh.m[string(subject)]
+	sh.mu.RUnlock()
+	return r, ok
+}
+
+// updateCache replaces every cached result r for which pick(subject, r) is
+// true by fix(r). s.mu must be write-locked.
+func (s *Sublist) updateCache(pick func(string, *Result) bool, fix func(*Result) *Result) {
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for subject, r := range sh.m {
+			if pick(subject, r) {
+				sh.m[subject] = fix(r)
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// Generation returns a counter that grows by one or more on every Insert,
+// Remove and RemoveBatch that changes the Sublist. A caller may keep its own
+// lock-free cache of Match results: read Generation before calling Match,
+// store the result with that value, and trust the entry only while
+// Generation still returns it. It is a single atomic load.
+func (s *Sublist) Generation() uint64 {
+	return s.gen.Load()
 }
 
 // Insert adds sub. It returns ErrInvalidSubject if sub is nil, sub.Subject is
@@ -116,16 +186,10 @@ func (s *Sublist) Insert(sub *Subscription) error {
 		return nil
 	}
 	s.count++
-	if s.cache == nil {
-		return nil
-	}
-	s.cmu.Lock()
-	for subject, r := range s.cache {
-		if SubjectMatches(sub.Subject, subject) {
-			s.cache[subject] = r.with(sub)
-		}
-	}
-	s.cmu.Unlock()
+	s.gen.Add(1)
+	s.updateCache(
+		func(subject string, _ *Result) bool { return matchKey(sub.Subject, subject) },
+		func(r *Result) *Result { return r.with(sub) })
 	return nil
 }
 
@@ -140,17 +204,11 @@ func (s *Sublist) Remove(sub *Subscription) error {
 		return ErrNotFound
 	}
 	s.count--
-	if s.cache == nil {
-		return nil
-	}
+	s.gen.Add(1)
 	drop := func(x *Subscription) bool { return x == sub }
-	s.cmu.Lock()
-	for subject, r := range s.cache {
-		if SubjectMatches(sub.Subject, subject) {
-			s.cache[subject] = r.without(drop)
-		}
-	}
-	s.cmu.Unlock()
+	s.updateCache(
+		func(subject string, _ *Result) bool { return matchKey(sub.Subject, subject) },
+		func(r *Result) *Result { return r.without(drop) })
 	return nil
 }
 
@@ -169,21 +227,18 @@ func (s *Sublist) RemoveBatch(subs []*Subscription) {
 			removed[sub] = struct{}{}
 		}
 	}
-	s.count -= len(removed)
-	if len(removed) == 0 || s.cache == nil {
+	if len(removed) == 0 {
 		return
 	}
+	s.count -= len(removed)
+	s.gen.Add(1)
 	drop := func(x *Subscription) bool {
 		_, ok := removed[x]
 		return ok
 	}
-	s.cmu.Lock()
-	for subject, r := range s.cache {
-		if r.contains(drop) {
-			s.cache[subject] = r.without(drop)
-		}
-	}
-	s.cmu.Unlock()
+	s.updateCache(
+		func(_ string, r *Result) bool { return r.contains(drop) },
+		func(r *Result) *Result { return r.without(drop) })
 }
 
 // Match returns the subscriptions whose filters match the literal subject.
@@ -192,13 +247,8 @@ func (s *Sublist) RemoveBatch(subs []*Subscription) {
 // read-only and is never nil. Match does not retain subject and does not
 // allocate when the subject is cached.
 func (s *Sublist) Match(subject []byte) *Result {
-	if s.cache != nil {
-		s.cmu.RLock()
-		r, ok := s.cache[string(subject)]
-		s.cmu.RUnlock()
-		if ok {
-			return r
-		}
+	if r, ok := s.cached(subject); ok {
+		return r
 	}
 	if hasEmptyTokenBytes(subject) {
 		return emptyResult
@@ -210,40 +260,31 @@ func (s *Sublist) Match(subject []byte) *Result {
 	if r.IsEmpty() {
 		r = emptyResult
 	}
-	if s.cache != nil {
-		s.cmu.Lock()
-		s.cache[string(subject)] = r
-		if len(s.cache) > s.cacheMax {
-			s.evictLocked()
+	if s.shards != nil {
+		sh := s.shard(subject)
+		sh.mu.Lock()
+		sh.m[string(subject)] = r
+		if len(sh.m) > s.shardMax {
+			// Drop arbitrary entries (Go map order) down to 3/4.
+			target := s.shardMax - s.shardMax/4
+			for k := range sh.m {
+				if len(sh.m) <= target {
+					break
+				}
+				delete(sh.m, k)
+			}
 		}
-		s.cmu.Unlock()
+		sh.mu.Unlock()
 	}
 	return r
-}
-
-// evictLocked drops arbitrary entries (Go map order) until the cache is at
-// three quarters of its maximum. cmu must be write-locked.
-func (s *Sublist) evictLocked() {
-	target := s.cacheMax - s.cacheMax/4
-	for k := range s.cache {
-		if len(s.cache) <= target {
-			return
-		}
-		delete(s.cache, k)
-	}
 }
 
 // HasInterest reports whether any subscription matches the literal subject,
 // with the same rules as Match. It does not allocate and does not add to the
 // cache.
 func (s *Sublist) HasInterest(subject []byte) bool {
-	if s.cache != nil {
-		s.cmu.RLock()
-		r, ok := s.cache[string(subject)]
-		s.cmu.RUnlock()
-		if ok {
-			return !r.IsEmpty()
-		}
+	if r, ok := s.cached(subject); ok {
+		return !r.IsEmpty()
 	}
 	if hasEmptyTokenBytes(subject) {
 		return false
@@ -263,9 +304,14 @@ func (s *Sublist) Count() int {
 // CacheCount returns the number of subjects in the match cache; it is at
 // most the cache size given to NewWithCacheSize.
 func (s *Sublist) CacheCount() int {
-	s.cmu.RLock()
-	defer s.cmu.RUnlock()
-	return len(s.cache)
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		n += len(sh.m)
+		sh.mu.RUnlock()
+	}
+	return n
 }
 
 // with returns a copy of r that also holds sub. r is not modified; slices

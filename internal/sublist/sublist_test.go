@@ -291,6 +291,17 @@ func TestCacheMatchesTrieAfterChurn(t *testing.T) {
 		rc, rp := cached.Match(subj), plain.Match(subj)
 		require.Equal(t, sids(rp.Psubs), sids(rc.Psubs), "step %d %s", step, subj)
 		require.Equal(t, groups(rp), groups(rc), "step %d %s", step, subj)
+		want := 0 // brute force over the live set
+		for _, sub := range live {
+			if SubjectMatches(sub.Subject, string(subj)) {
+				want++
+			}
+		}
+		got := len(rp.Psubs)
+		for _, g := range rp.Qsubs {
+			got += len(g)
+		}
+		require.Equal(t, want, got, "step %d %s", step, subj)
 	}
 	require.Equal(t, len(live), cached.Count())
 }
@@ -393,4 +404,58 @@ func TestConcurrentAccess(t *testing.T) {
 		assert.True(t, s.Match(subj).IsEmpty(), "%s", subj)
 	}
 	assert.LessOrEqual(t, s.CacheCount(), 32)
+}
+
+func TestGeneration(t *testing.T) {
+	s := New()
+	a := psub("foo")
+	tests := []struct {
+		name    string
+		op      func()
+		changes bool
+	}{
+		{"insert", func() { require.NoError(t, s.Insert(a)) }, true},
+		{"duplicate insert", func() { require.NoError(t, s.Insert(a)) }, false},
+		{"match", func() { s.Match([]byte("foo")) }, false},
+		{"failed remove", func() { require.Error(t, s.Remove(psub("foo"))) }, false},
+		{"remove", func() { require.NoError(t, s.Remove(a)) }, true},
+		{"empty batch", func() { s.RemoveBatch([]*Subscription{a}) }, false},
+		{"reinsert", func() { require.NoError(t, s.Insert(a)) }, true},
+		{"batch", func() { s.RemoveBatch([]*Subscription{a}) }, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := s.Generation()
+			tc.op()
+			assert.Equal(t, tc.changes, s.Generation() != before)
+		})
+	}
+}
+
+func TestMatchKey(t *testing.T) {
+	for _, tc := range matchCases {
+		if !IsValidSubject(tc.filter) || hasEmptyToken(tc.subject) {
+			continue
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, matchKey(tc.filter, tc.subject))
+		})
+	}
+}
+
+func TestSubSet(t *testing.T) {
+	a, b, c := psub("a"), psub("b"), psub("c")
+	var ss subSet
+	for _, x := range []*Subscription{a, b, c} {
+		require.True(t, ss.add(x))
+	}
+	require.False(t, ss.add(b), "duplicate")
+	require.True(t, ss.remove(a), "first, moves last into its slot")
+	require.False(t, ss.remove(a))
+	require.Equal(t, []*Subscription{c, b}, ss.list)
+	require.Equal(t, map[*Subscription]int{c: 0, b: 1}, ss.idx)
+	require.True(t, ss.remove(b), "last")
+	require.True(t, ss.remove(c))
+	assert.Empty(t, ss.list)
+	assert.Empty(t, ss.idx)
 }

@@ -2,6 +2,7 @@ package sublist
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 )
 
@@ -17,8 +18,45 @@ type level struct {
 // of the next token.
 type node struct {
 	next  *level
-	psubs map[*Subscription]struct{}            // nil until the first one
-	qsubs map[string]map[*Subscription]struct{} // queue name -> members
+	psubs subSet
+	qsubs map[string]*subSet // queue name -> members; nil until the first
+}
+
+// subSet is a set of subscriptions kept both as a slice, so that a match
+// copies it in one append, and as an index for O(1) removal.
+type subSet struct {
+	list []*Subscription
+	idx  map[*Subscription]int // position in list
+}
+
+// add inserts sub and reports whether it was absent.
+func (ss *subSet) add(sub *Subscription) bool {
+	if _, ok := ss.idx[sub]; ok {
+		return false
+	}
+	if ss.idx == nil {
+		ss.idx = make(map[*Subscription]int)
+	}
+	ss.idx[sub] = len(ss.list)
+	ss.list = append(ss.list, sub)
+	return true
+}
+
+// remove deletes sub and reports whether it was present.
+func (ss *subSet) remove(sub *Subscription) bool {
+	i, ok := ss.idx[sub]
+	if !ok {
+		return false
+	}
+	last := len(ss.list) - 1
+	if i != last {
+		ss.list[i] = ss.list[last]
+		ss.idx[ss.list[i]] = i
+	}
+	ss.list[last] = nil
+	ss.list = ss.list[:last]
+	delete(ss.idx, sub)
+	return true
 }
 
 func (l *level) isEmpty() bool {
@@ -26,7 +64,7 @@ func (l *level) isEmpty() bool {
 }
 
 func (n *node) isEmpty() bool {
-	return len(n.psubs) == 0 && len(n.qsubs) == 0 && n.next.isEmpty()
+	return len(n.psubs.list) == 0 && len(n.qsubs) == 0 && n.next.isEmpty()
 }
 
 // child returns the node for token tok in l, creating it if create is set.
@@ -83,28 +121,17 @@ func (l *level) insert(sub *Subscription) bool {
 		l, rest = n.next, r
 	}
 	if sub.Queue == "" {
-		if _, ok := n.psubs[sub]; ok {
-			return false
-		}
-		if n.psubs == nil {
-			n.psubs = make(map[*Subscription]struct{})
-		}
-		n.psubs[sub] = struct{}{}
-		return true
+		return n.psubs.add(sub)
 	}
 	q := n.qsubs[sub.Queue]
-	if _, ok := q[sub]; ok {
-		return false
-	}
 	if q == nil {
 		if n.qsubs == nil {
-			n.qsubs = make(map[string]map[*Subscription]struct{})
+			n.qsubs = make(map[string]*subSet)
 		}
-		q = make(map[*Subscription]struct{})
+		q = &subSet{}
 		n.qsubs[sub.Queue] = q
 	}
-	q[sub] = struct{}{}
-	return true
+	return q.add(sub)
 }
 
 // pathStep records one step of a descent for pruning on the way back.
@@ -136,17 +163,15 @@ func (l *level) remove(sub *Subscription) bool {
 		l, rest = n.next, r
 	}
 	if sub.Queue == "" {
-		if _, ok := n.psubs[sub]; !ok {
+		if !n.psubs.remove(sub) {
 			return false
 		}
-		delete(n.psubs, sub)
 	} else {
 		q := n.qsubs[sub.Queue]
-		if _, ok := q[sub]; !ok {
+		if q == nil || !q.remove(sub) {
 			return false
 		}
-		delete(q, sub)
-		if len(q) == 0 {
+		if len(q.list) == 0 {
 			delete(n.qsubs, sub.Queue)
 		}
 	}
@@ -199,7 +224,7 @@ func (l *level) match(subj []byte, r *Result) {
 
 // hasSubs reports whether n holds any subscription.
 func (n *node) hasSubs() bool {
-	return n != nil && (len(n.psubs) > 0 || len(n.qsubs) > 0)
+	return n != nil && (len(n.psubs.list) > 0 || len(n.qsubs) > 0)
 }
 
 // any reports whether match would add at least one subscription. It does not
@@ -228,17 +253,12 @@ func (l *level) any(subj []byte) bool {
 // addNode appends the subscriptions of n to r, grouping queue members by
 // queue name across nodes.
 func (r *Result) addNode(n *node) {
-	for sub := range n.psubs {
-		r.Psubs = append(r.Psubs, sub)
-	}
+	r.Psubs = append(r.Psubs, n.psubs.list...)
 	for name, members := range n.qsubs {
-		i := r.qslot(name)
-		if i < 0 {
-			i = len(r.Qsubs)
-			r.Qsubs = append(r.Qsubs, make([]*Subscription, 0, len(members)))
-		}
-		for sub := range members {
-			r.Qsubs[i] = append(r.Qsubs[i], sub)
+		if i := r.qslot(name); i >= 0 {
+			r.Qsubs[i] = append(r.Qsubs[i], members.list...)
+		} else {
+			r.Qsubs = append(r.Qsubs, slices.Clone(members.list))
 		}
 	}
 }

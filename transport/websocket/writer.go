@@ -1,0 +1,303 @@
+package websocket
+
+import (
+	"encoding/binary"
+	"net"
+	"time"
+
+	"github.com/wsbroker/broker/transport"
+)
+
+const (
+	// browserFrameMax is the largest payload of one outbound frame for
+	// browser clients (spec §3.4).
+	browserFrameMax = 4096
+	// compressThreshold: outbound data of at most this many bytes is sent
+	// uncompressed even when compression was negotiated (spec §3.5).
+	compressThreshold = 64
+	// closeWriteTimeout bounds writing the final frames in CloseWithReason.
+	closeWriteTimeout = time.Second
+	// maxCloseReason is the longest close reason text sent (RFC 6455 §5.5).
+	maxCloseReason = 123
+)
+
+// SetWaker registers wake, called (from the reading goroutine, or from
+// Server.Shutdown) when the connection has control frames of its own to
+// write; the engine's write loop must then call WriteBuffers, possibly with
+// no data. wake must not block.
+func (c *Conn) SetWaker(wake func()) {
+	c.mu.Lock()
+	c.wake = wake
+	c.mu.Unlock()
+}
+
+// queuePong queues a pong echoing payload and wakes the writer. Pongs are
+// dropped once a close frame is pending.
+func (c *Conn) queuePong(payload []byte) {
+	c.mu.Lock()
+	if c.closeQueued {
+		c.mu.Unlock()
+		return
+	}
+	c.ctrl = appendFrame(c.ctrl, bitFin|opPong, payload)
+	wake := c.wake
+	c.mu.Unlock()
+	if wake != nil {
+		wake()
+	}
+}
+
+// queueClose queues frame as the connection's close frame, unless one is
+// already pending or written, and wakes the writer.
+func (c *Conn) queueClose(frame []byte) {
+	c.mu.Lock()
+	if c.closeQueued {
+		c.mu.Unlock()
+		return
+	}
+	c.closeQueued = true
+	c.closeFrame = frame
+	wake := c.wake
+	c.mu.Unlock()
+	if wake != nil {
+		wake()
+	}
+}
+
+// requestShutdown queues close 1001 "Server Shutdown" (Server.Shutdown).
+func (c *Conn) requestShutdown() {
+	c.queueClose(closeFrame(closeGoingAway, string(transport.ServerShutdown)))
+}
+
+// takeControl returns the queued pong frames and the pending close frame.
+func (c *Conn) takeControl() (ctrl, closing []byte) {
+	c.mu.Lock()
+	c.ctrl, c.ctrlW = c.ctrlW[:0], c.ctrl
+	closing, c.closeFrame = c.closeFrame, nil
+	c.mu.Unlock()
+	return c.ctrlW, closing
+}
+
+// Write writes p as one message; it is WriteBuffers with one buffer.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.one[0] = p
+	n, err := c.WriteBuffers(c.one[:])
+	c.one[0] = nil
+	return int(n), err
+}
+
+// WriteBuffers writes the queued control frames, then all of bufs as one
+// binary message, then a pending close frame, in one vectored write.
+// Browser clients get uncompressed data as frames of at most 4096 payload
+// bytes, each a complete message. With compression negotiated, data over
+// 64 bytes is deflated into one RSV1 message (fragmented into 4096-byte
+// frames for browsers other than Safari). bufs may be empty. It returns
+// the number of data bytes written, and ErrCloseSent for data after a
+// close frame.
+func (c *Conn) WriteBuffers(bufs net.Buffers) (int64, error) {
+	ctrl, closing := c.takeControl()
+	var total int64
+	for _, b := range bufs {
+		total += int64(len(b))
+	}
+	if c.closeWritten {
+		if total > 0 {
+			return 0, ErrCloseSent
+		}
+		return 0, nil
+	}
+	vec := c.vec[:0]
+	if len(ctrl) > 0 {
+		vec = append(vec, ctrl)
+	}
+	if total > 0 {
+		var err error
+		if vec, err = c.appendData(vec, bufs, int(total)); err != nil {
+			return 0, err
+		}
+	}
+	if closing != nil {
+		vec = append(vec, closing)
+		c.closeWritten = true
+	}
+	err := c.writeVec(vec)
+	if err != nil {
+		return 0, err
+	}
+	return total, nil
+}
+
+// appendData appends the frames carrying bufs (total bytes) to vec.
+func (c *Conn) appendData(vec net.Buffers, bufs net.Buffers, total int) (net.Buffers, error) {
+	if c.compress && total > compressThreshold {
+		z, err := c.deflate(bufs)
+		if err != nil {
+			return vec, err
+		}
+		one := [1][]byte{z}
+		if c.browser && !c.noCompFrag && len(z) > browserFrameMax {
+			return c.appendFrames(vec, one[:], len(z), browserFrameMax, true), nil
+		}
+		return c.appendFrames(vec, one[:], len(z), len(z), true), nil
+	}
+	if c.browser {
+		return c.appendFrames(vec, bufs, total, browserFrameMax, false), nil
+	}
+	return c.appendFrames(vec, bufs, total, total, false), nil
+}
+
+// appendFrames appends headers and payload slices of bufs (total bytes) cut
+// into frames of at most max bytes. Uncompressed: every frame is a complete
+// binary message. Compressed: one fragmented message, RSV1 on the first
+// frame, FIN on the last.
+func (c *Conn) appendFrames(vec net.Buffers, bufs net.Buffers, total, max int, compressed bool) net.Buffers {
+	nframes := (total + max - 1) / max
+	hdrs := c.hdrs[:0]
+	if cap(hdrs) < 10*nframes {
+		hdrs = make([]byte, 0, 10*nframes)
+	}
+	bi, off := 0, 0
+	for i := 0; i < nframes; i++ {
+		n := min(max, total-i*max)
+		var b0 byte = bitFin | opBinary
+		if compressed {
+			b0 = 0
+			if i == 0 {
+				b0 = opBinary | bitRsv1
+			}
+			if i == nframes-1 {
+				b0 |= bitFin
+			}
+		}
+		start := len(hdrs)
+		hdrs = appendHeader(hdrs, b0, n)
+		vec = append(vec, hdrs[start:])
+		for n > 0 {
+			b := bufs[bi][off:]
+			if len(b) > n {
+				vec = append(vec, b[:n])
+				off += n
+				break
+			}
+			if len(b) > 0 {
+				vec = append(vec, b)
+			}
+			n -= len(b)
+			bi, off = bi+1, 0
+		}
+	}
+	c.hdrs = hdrs
+	return vec
+}
+
+// writeVec writes vec: vectored (writev) on TCP, coalesced into one write
+// otherwise (TLS: one record instead of one per buffer).
+func (c *Conn) writeVec(vec net.Buffers) error {
+	defer func() {
+		clear(vec[:cap(vec)])
+		c.vec = vec[:0]
+	}()
+	if len(vec) == 0 {
+		return nil
+	}
+	if _, ok := c.raw.(*net.TCPConn); ok {
+		v := vec
+		_, err := v.WriteTo(c.raw)
+		return err
+	}
+	w := c.wbuf[:0]
+	for _, b := range vec {
+		w = append(w, b...)
+	}
+	_, err := c.raw.Write(w)
+	if cap(w) <= keepBufferCap {
+		c.wbuf = w[:0]
+	} else {
+		c.wbuf = nil
+	}
+	return err
+}
+
+// CloseWithReason writes the queued control frames and a close frame whose
+// status is mapped from reason (CloseStatus) with reason as its text (at
+// most 123 bytes), then closes the connection. If a close frame was already
+// queued (echo of the peer's close, 1002 after a violation, 1001 from
+// Shutdown) that frame is written instead; if one was already written,
+// nothing is. The write is bounded by one second.
+func (c *Conn) CloseWithReason(reason transport.CloseReason) error {
+	ctrl, closing := c.takeControl()
+	if !c.closeWritten {
+		if closing == nil {
+			c.mu.Lock()
+			queued := c.closeQueued
+			c.closeQueued = true
+			c.mu.Unlock()
+			if !queued {
+				closing = closeFrame(CloseStatus(reason), string(reason))
+			}
+		}
+		vec := c.vec[:0]
+		if len(ctrl) > 0 {
+			vec = append(vec, ctrl)
+		}
+		if closing != nil {
+			vec = append(vec, closing)
+		}
+		c.closeWritten = true
+		c.raw.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
+		_ = c.writeVec(vec)
+	}
+	return c.Close()
+}
+
+// CloseStatus returns the websocket close status sent for reason (spec
+// §3.3): 1000 Client Closed; 1001 Server Shutdown, Write Error, Read
+// Error, Stale Connection; 1002 Parse Error, Protocol Violation, Bad Client
+// Protocol Version ([GAP]: nats-server sends 1001 Read Error on parse
+// errors); 1008 authentication, slow consumer and limit reasons; 1009
+// Maximum Message Payload Exceeded; 1011 anything else.
+func CloseStatus(reason transport.CloseReason) int {
+	switch reason {
+	case transport.ClientClosed:
+		return closeNormal
+	case transport.ServerShutdown, transport.WriteError, transport.ReadError, transport.StaleConnection:
+		return closeGoingAway
+	case transport.ParseError, transport.ProtocolViolation, transport.BadClientProtocol:
+		return closeProtocolError
+	case transport.AuthenticationTimeout, transport.AuthenticationFailure, transport.AuthenticationExpired,
+		transport.SlowConsumerPending, transport.SlowConsumerDeadline, "Maximum Account Connections Exceeded",
+		transport.MaxConnectionsExceeded, transport.MaxControlLineExceeded, transport.MaxSubscriptionsExceeded,
+		transport.MissingAccount, transport.CredentialsRevoked:
+		return closePolicy
+	case transport.MaxPayloadExceeded:
+		return closeTooBig
+	}
+	return closeInternal
+}
+
+// appendHeader appends an unmasked frame header.
+func appendHeader(b []byte, b0 byte, n int) []byte {
+	switch {
+	case n <= 125:
+		return append(b, b0, byte(n))
+	case n <= 0xFFFF:
+		return binary.BigEndian.AppendUint16(append(b, b0, 126), uint16(n))
+	}
+	return binary.BigEndian.AppendUint64(append(b, b0, 127), uint64(n))
+}
+
+// appendFrame appends a complete unmasked frame.
+func appendFrame(b []byte, b0 byte, payload []byte) []byte {
+	return append(appendHeader(b, b0, len(payload)), payload...)
+}
+
+// closeFrame encodes a close frame with status and text, the text cut to
+// 123 bytes (120 + "...").
+func closeFrame(status int, text string) []byte {
+	if len(text) > maxCloseReason {
+		text = text[:maxCloseReason-3] + "..."
+	}
+	b := appendHeader(make([]byte, 0, 4+2+len(text)), bitFin|opClose, 2+len(text))
+	b = binary.BigEndian.AppendUint16(b, uint16(status))
+	return append(b, text...)
+}
