@@ -18,6 +18,7 @@ import (
 	"github.com/wsbroker/broker/internal/proto"
 	"github.com/wsbroker/broker/transport"
 	"github.com/wsbroker/broker/transport/tcp"
+	"github.com/wsbroker/broker/transport/websocket"
 )
 
 // ProtocolVersion is the version advertised in INFO: the nats-server
@@ -39,7 +40,8 @@ type Broker struct {
 	opts   options
 	log    *slog.Logger
 	id     string
-	cfg    client.Config
+	cfg    client.Config // for every client but websocket ones
+	wsCfg  client.Config // for websocket clients
 	global *client.Account
 
 	mu      sync.Mutex
@@ -47,6 +49,8 @@ type Broker struct {
 	clients map[uint64]*client.Client
 	tcpSrv  *tcp.Server
 	tcpLn   net.Listener
+	wsSrv   *websocket.Server
+	wsLn    net.Listener
 	wg      sync.WaitGroup // every goroutine the broker starts
 	done    chan struct{}  // closed when Shutdown/Close has finished
 
@@ -91,6 +95,9 @@ func New(opts ...Option) (*Broker, error) {
 		clients: make(map[uint64]*client.Client),
 		done:    make(chan struct{}),
 	}
+	if b.wsSrv, err = b.newWebsocketServer(); err != nil {
+		return nil, err
+	}
 	b.cfg = client.Config{
 		MaxPayload:     o.maxPayload,
 		MaxControlLine: o.maxControlLine,
@@ -101,14 +108,16 @@ func New(opts ...Option) (*Broker, error) {
 		AuthTimeout:    DefaultAuthTimeout,
 		Logger:         logger,
 	}
+	b.wsCfg = b.cfg
+	if o.ws.pingInterval > 0 {
+		b.wsCfg.PingInterval = o.ws.pingInterval
+	}
 	return b, nil
 }
 
 // validate checks options that depend on each other.
 func (o *options) validate() {
-	if o.ws.addr != "" && o.ws.tls == nil && !o.ws.noTLS {
-		o.problem("WithWebsocket(%q): websocket requires TLS configuration (WithWebsocketTLS), or WithNoTLS for plain text", o.ws.addr)
-	}
+	o.validateWebsocket()
 }
 
 // Start binds every configured listener and starts serving. It returns
@@ -142,6 +151,18 @@ func (b *Broker) Start(ctx context.Context) error {
 			}
 		}()
 		b.log.Info("listening for client connections", "url", b.clientURLLocked())
+	}
+	if b.opts.ws.addr != "" {
+		ln, err := lc.Listen(ctx, "tcp", b.opts.ws.addr)
+		if err != nil {
+			if b.tcpSrv != nil {
+				_ = b.tcpSrv.Close()
+				b.tcpSrv, b.tcpLn = nil, nil
+				b.wg.Wait()
+			}
+			return fmt.Errorf("broker: listen for websocket %s: %w", b.opts.ws.addr, err)
+		}
+		b.listenWebsocket(ln)
 	}
 	b.state = stateRunning
 	return nil
@@ -228,7 +249,11 @@ func (b *Broker) accept(conn net.Conn, meta transport.Meta) error {
 		return ErrClosed
 	}
 	id := b.nextID.Add(1)
-	c := client.New(id, conn, meta, &b.cfg, (*host)(b))
+	cfg := &b.cfg
+	if meta.Kind == transport.Websocket {
+		cfg = &b.wsCfg
+	}
+	c := client.New(id, conn, meta, cfg, (*host)(b))
 	info := b.info(c)
 	if max := b.opts.maxConnections; max > 0 && len(b.clients) >= max {
 		b.log.Info("maximum connections exceeded", "max", max, "remote", meta.RemoteAddr)
@@ -252,8 +277,15 @@ func (b *Broker) info(c *client.Client) []byte {
 		MaxPayload: int32(b.opts.maxPayload),
 		ClientID:   c.ID(),
 	}
-	if b.tcpLn != nil {
-		if ta, ok := b.tcpLn.Addr().(*net.TCPAddr); ok {
+	ln := b.tcpLn
+	if c.Meta().Kind == transport.Websocket {
+		// Websocket clients are told about the websocket listener.
+		ln = b.wsLn
+		si.TLSRequired = b.opts.ws.tls != nil
+		si.TLSAvailable = si.TLSRequired
+	}
+	if ln != nil {
+		if ta, ok := ln.Addr().(*net.TCPAddr); ok {
 			si.Host = ta.IP.String()
 			si.Port = ta.Port
 		}
@@ -287,6 +319,9 @@ func (h *host) Closed(c *client.Client) {
 func (b *Broker) Shutdown(ctx context.Context) error {
 	if b.beginClose(false) {
 		go func() {
+			// Tracked websocket conns are closed by their clients (1001);
+			// the server's Shutdown waits for that and its own goroutines.
+			_ = b.wsSrv.Shutdown(ctx)
 			b.wg.Wait()
 			close(b.done)
 		}()
@@ -305,6 +340,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 // output, and waits for the broker's goroutines. It is idempotent.
 func (b *Broker) Close() error {
 	if b.beginClose(true) {
+		_ = b.wsSrv.Close()
 		b.wg.Wait()
 		close(b.done)
 		return nil

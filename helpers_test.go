@@ -2,10 +2,20 @@ package broker_test
 
 import (
 	"bufio"
-	"errors"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,25 +43,102 @@ func startBroker(t testing.TB, opts ...broker.Option) *broker.Broker {
 	return b
 }
 
-// transports are the ways a nats.go client reaches a broker in these tests.
-var transports = []struct {
-	name    string
+// transport is one way a nats.go client reaches a broker in these tests.
+type transport struct {
+	name string
+	// opts are the broker options the transport needs.
+	opts func(t testing.TB) []broker.Option
+	// connect dials b with nats.go.
 	connect func(t testing.TB, b *broker.Broker, opts ...nats.Option) *nats.Conn
-}{
-	{"tcp", func(t testing.TB, b *broker.Broker, opts ...nats.Option) *nats.Conn {
-		t.Helper()
-		nc, err := nats.Connect(b.ClientURL(), append([]nats.Option{nats.NoReconnect()}, opts...)...)
-		require.NoError(t, err)
-		t.Cleanup(nc.Close)
-		return nc
+}
+
+func dial(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url, append([]nats.Option{nats.NoReconnect(), nats.Timeout(5 * time.Second)}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+func noOpts(testing.TB) []broker.Option { return nil }
+
+func plainWS(testing.TB) []broker.Option {
+	return []broker.Option{broker.WithWebsocket("127.0.0.1:0"), broker.WithNoTLS()}
+}
+
+// handlerURLs maps a broker to the URL of the httptest server its
+// WebsocketHandler is mounted on (at /nats), created on first use.
+var handlerURLs sync.Map
+
+var transports = []transport{
+	{"tcp", noOpts, func(t testing.TB, b *broker.Broker, opts ...nats.Option) *nats.Conn {
+		return dial(t, b.ClientURL(), opts...)
 	}},
-	{"inprocess", func(t testing.TB, b *broker.Broker, opts ...nats.Option) *nats.Conn {
-		t.Helper()
-		nc, err := nats.Connect("", append([]nats.Option{nats.InProcessServer(b), nats.NoReconnect()}, opts...)...)
-		require.NoError(t, err)
-		t.Cleanup(nc.Close)
-		return nc
+	{"inprocess", noOpts, func(t testing.TB, b *broker.Broker, opts ...nats.Option) *nats.Conn {
+		return dial(t, "", append([]nats.Option{nats.InProcessServer(b)}, opts...)...)
 	}},
+	{"ws", plainWS, func(t testing.TB, b *broker.Broker, opts ...nats.Option) *nats.Conn {
+		return dial(t, b.WebsocketURL(), opts...)
+	}},
+	{"wss", func(t testing.TB) []broker.Option {
+		return []broker.Option{broker.WithWebsocket("127.0.0.1:0"), broker.WithWebsocketTLS(testTLS(t).server)}
+	}, func(t testing.TB, b *broker.Broker, opts ...nats.Option) *nats.Conn {
+		return dial(t, b.WebsocketURL(), append([]nats.Option{nats.Secure(testTLS(t).client)}, opts...)...)
+	}},
+	{"handler", noOpts, func(t testing.TB, b *broker.Broker, opts ...nats.Option) *nats.Conn {
+		url, ok := handlerURLs.Load(b)
+		if !ok {
+			mux := http.NewServeMux()
+			mux.Handle("/nats", b.WebsocketHandler())
+			mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+			srv := httptest.NewServer(mux)
+			t.Cleanup(func() { handlerURLs.Delete(b); srv.Close() })
+			url = "ws" + strings.TrimPrefix(srv.URL, "http") + "/nats"
+			handlerURLs.Store(b, url)
+		}
+		return dial(t, url.(string), opts...)
+	}},
+}
+
+// tlsPair is a server config and a client config trusting it.
+type tlsPair struct{ server, client *tls.Config }
+
+var (
+	tlsOnce sync.Once
+	tlsVal  tlsPair
+)
+
+// testTLS returns a self-signed certificate for 127.0.0.1, made once per
+// test binary.
+func testTLS(t testing.TB) tlsPair {
+	t.Helper()
+	tlsOnce.Do(func() {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		require.NoError(t, err)
+		tmpl := &x509.Certificate{
+			SerialNumber:          big.NewInt(1),
+			Subject:               pkix.Name{CommonName: "wsbroker test"},
+			NotBefore:             time.Now().Add(-time.Hour),
+			NotAfter:              time.Now().Add(24 * time.Hour),
+			IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+			DNSNames:              []string{"localhost"},
+			KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+			ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+			IsCA:                  true,
+			BasicConstraintsValid: true,
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		require.NoError(t, err)
+		cert, err := x509.ParseCertificate(der)
+		require.NoError(t, err)
+		pool := x509.NewCertPool()
+		pool.AddCert(cert)
+		tlsVal = tlsPair{
+			server: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}}},
+			client: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		}
+	})
+	return tlsVal
 }
 
 // rawConn is a plain TCP connection speaking the protocol by hand.

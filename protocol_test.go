@@ -17,7 +17,7 @@ import (
 func forEachTransport(t *testing.T, fn func(t *testing.T, connect func(testing.TB, ...nats.Option) *nats.Conn)) {
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
-			b := startBroker(t)
+			b := startBroker(t, tr.opts(t)...)
 			fn(t, func(t testing.TB, opts ...nats.Option) *nats.Conn { return tr.connect(t, b, opts...) })
 		})
 	}

@@ -21,6 +21,7 @@ package client
 
 import (
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -260,7 +261,9 @@ func (c *Client) readLoop() {
 			}
 		}
 		if err != nil {
-			c.closeWith("", readCloseReason(err), false)
+			// Flush: a websocket transport may have queued a close frame
+			// that must still go out; a dead peer fails the write at once.
+			c.closeWith("", readCloseReason(err), true)
 			break
 		}
 	}
@@ -268,10 +271,13 @@ func (c *Client) readLoop() {
 }
 
 func readCloseReason(err error) transport.CloseReason {
-	if errors.Is(err, net.ErrClosed) {
+	switch {
+	case errors.Is(err, io.EOF):
+		return transport.ClientClosed
+	case errors.Is(err, net.ErrClosed):
 		return transport.ServerShutdown
 	}
-	return transport.ClientClosed
+	return transport.ReadError
 }
 
 // readBufSize is the read buffer of a connection, in bytes. Larger payloads
