@@ -184,7 +184,7 @@ func (c *rawConn) expectClosed() {
 			require.False(c.t, errorAs(err, &ne) && ne.Timeout(), "connection not closed")
 			return
 		}
-		c.t.Logf("extra line before close: %q", l)
+		c.t.Errorf("unexpected line before close: %q", l)
 	}
 }
 

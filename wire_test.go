@@ -138,3 +138,21 @@ func TestBadInputLeavesOthersAlone(t *testing.T) {
 	assert.Equal(t, "MSG x 1 2", good.line())
 	assert.Equal(t, "ok", good.line())
 }
+
+// Malformed arguments close the connection without -ERR, as nats-server.
+func TestBadArgumentsCloseSilently(t *testing.T) {
+	for name, send := range map[string]string{
+		"PUB without size":  "PUB foo\r\n",
+		"PUB bad size":      "PUB foo x1\r\n",
+		"SUB too many args": "SUB a b c d\r\n",
+		"HPUB hdr > total":  "CONNECT {\"headers\":true,\"verbose\":false}\r\nHPUB foo 10 5\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := startBroker(t)
+			r := dialRaw(t, b)
+			readInfo(t, r)
+			r.send(send)
+			r.expectClosed()
+		})
+	}
+}

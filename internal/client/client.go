@@ -300,15 +300,16 @@ func (c *Client) protocolError(err error) {
 		return
 	}
 	text, ok := proto.ClientErrText(err)
-	if !ok {
-		text = "Unknown Protocol Operation"
-	}
-	reason := transport.ParseError
+	reason := transport.ProtocolViolation
 	switch {
+	case !ok:
+		// Bad arguments: nats-server closes without a -ERR.
 	case errors.Is(err, proto.ErrMaxControlLine):
 		reason = transport.MaxControlLineExceeded
 	case errors.Is(err, proto.ErrMaxPayload):
 		reason = transport.MaxPayloadExceeded
+	default:
+		reason = transport.ParseError
 	}
 	c.log.Debug("protocol error", "err", err)
 	c.closeWith(text, reason, true)

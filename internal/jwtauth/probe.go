@@ -1,0 +1,3 @@
+package jwtauth
+
+import _ "github.com/nats-io/jwt/v2"
