@@ -142,11 +142,12 @@ func (b *Broker) Start(ctx context.Context) error {
 			return fmt.Errorf("broker: listen %s: %w", b.opts.listen, err)
 		}
 		b.tcpLn = ln
-		b.tcpSrv = tcp.NewServer(transport.Standard, nil, b.handoff)
+		srv := tcp.NewServer(transport.Standard, nil, b.handoff)
+		b.tcpSrv = srv
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()
-			if err := b.tcpSrv.Serve(ln); err != nil {
+			if err := srv.Serve(ln); err != nil {
 				b.log.Error("tcp listener stopped", "err", err)
 			}
 		}()
@@ -157,8 +158,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		if err != nil {
 			if b.tcpSrv != nil {
 				_ = b.tcpSrv.Close()
-				b.tcpSrv, b.tcpLn = nil, nil
-				b.wg.Wait()
+				b.tcpSrv, b.tcpLn = nil, nil // its accept loop ends; Close waits for it
 			}
 			return fmt.Errorf("broker: listen for websocket %s: %w", b.opts.ws.addr, err)
 		}

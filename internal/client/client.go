@@ -215,7 +215,15 @@ func (c *Client) Done() <-chan struct{} { return c.done }
 func (c *Client) closeWith(errText string, reason transport.CloseReason, flush bool) {
 	c.mu.Lock()
 	if c.closing {
+		// Already closing. An abort still cuts a graceful close short.
+		abort := !flush && c.flushOut
+		if abort {
+			c.flushOut = false
+		}
 		c.mu.Unlock()
+		if abort {
+			_ = c.conn.Close()
+		}
 		return
 	}
 	c.closing = true

@@ -1,3 +1,0 @@
-package jwtauth
-
-import _ "github.com/nats-io/jwt/v2"
