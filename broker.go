@@ -37,12 +37,12 @@ const (
 // Broker is an in-process NATS broker. Create it with New, then Start it.
 // All methods are safe for concurrent use.
 type Broker struct {
-	opts   options
-	log    *slog.Logger
-	id     string
-	cfg    client.Config // for every client but websocket ones
-	wsCfg  client.Config // for websocket clients
-	global *client.Account
+	opts  options
+	log   *slog.Logger
+	id    string
+	cfg   client.Config // for every client but websocket ones
+	wsCfg client.Config // for websocket clients
+	auth  *authenticator
 
 	mu      sync.Mutex
 	state   state
@@ -91,9 +91,11 @@ func New(opts ...Option) (*Broker, error) {
 		opts:    o,
 		log:     logger,
 		id:      id,
-		global:  client.NewAccount("$G"),
 		clients: make(map[uint64]*client.Client),
 		done:    make(chan struct{}),
+	}
+	if b.auth, err = newAuthenticator(&b.opts); err != nil {
+		return nil, err
 	}
 	if b.wsSrv, err = b.newWebsocketServer(); err != nil {
 		return nil, err
@@ -105,10 +107,11 @@ func New(opts ...Option) (*Broker, error) {
 		WriteDeadline:  o.writeDeadline,
 		PingInterval:   o.pingInterval,
 		PingMax:        o.pingMax,
-		AuthTimeout:    DefaultAuthTimeout,
+		AuthTimeout:    b.auth.timeout(transport.Standard),
 		Logger:         logger,
 	}
 	b.wsCfg = b.cfg
+	b.wsCfg.AuthTimeout = b.auth.timeout(transport.Websocket)
 	if o.ws.pingInterval > 0 {
 		b.wsCfg.PingInterval = o.ws.pingInterval
 	}
@@ -118,6 +121,7 @@ func New(opts ...Option) (*Broker, error) {
 // validate checks options that depend on each other.
 func (o *options) validate() {
 	o.validateWebsocket()
+	o.validateAuth()
 }
 
 // Start binds every configured listener and starts serving. It returns
@@ -254,6 +258,9 @@ func (b *Broker) accept(conn net.Conn, meta transport.Meta) error {
 		cfg = &b.wsCfg
 	}
 	c := client.New(id, conn, meta, cfg, (*host)(b))
+	if b.auth.needsNonce() {
+		c.SetNonce(newNonce())
+	}
 	info := b.info(c)
 	if max := b.opts.maxConnections; max > 0 && len(b.clients) >= max {
 		b.log.Info("maximum connections exceeded", "max", max, "remote", meta.RemoteAddr)
@@ -261,21 +268,23 @@ func (b *Broker) accept(conn net.Conn, meta transport.Meta) error {
 		return nil
 	}
 	b.clients[id] = c
-	c.Start(&b.wg, info, b.global)
+	c.Start(&b.wg, info, b.auth.account(""))
 	return nil
 }
 
 // info returns the INFO line for a new client.
 func (b *Broker) info(c *client.Client) []byte {
 	si := proto.ServerInfo{
-		ID:         b.id,
-		Name:       b.opts.serverName,
-		Version:    ProtocolVersion,
-		Proto:      1,
-		GoVersion:  runtime.Version(),
-		Headers:    true,
-		MaxPayload: int32(b.opts.maxPayload),
-		ClientID:   c.ID(),
+		ID:           b.id,
+		Name:         b.opts.serverName,
+		Version:      ProtocolVersion,
+		Proto:        1,
+		GoVersion:    runtime.Version(),
+		Headers:      true,
+		MaxPayload:   int32(b.opts.maxPayload),
+		ClientID:     c.ID(),
+		Nonce:        string(c.Nonce()),
+		AuthRequired: b.auth.required(c.Meta().Kind),
 	}
 	ln := b.tcpLn
 	if c.Meta().Kind == transport.Websocket {
@@ -299,10 +308,22 @@ func (b *Broker) info(c *client.Client) []byte {
 // host adapts the Broker to client.Host without exporting its methods.
 type host Broker
 
-func (h *host) AuthRequired(*client.Client) bool { return false }
+func (h *host) AuthRequired(c *client.Client) bool { return h.auth.required(c.Meta().Kind) }
 
-func (h *host) Authenticate(*client.Client, *proto.ConnectInfo) (*client.Account, error) {
-	return h.global, nil
+func (h *host) Authenticate(c *client.Client, ci *proto.ConnectInfo) (*client.Grant, error) {
+	g, err := h.auth.authenticate(c, ci)
+	if err != nil {
+		h.log.Debug("authentication failed", "cid", c.ID(), "kind", c.Meta().Kind.String(),
+			"remote", addrString(c.Meta().RemoteAddr), "reason", err)
+	}
+	return g, err
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
 }
 
 func (h *host) Closed(c *client.Client) {

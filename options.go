@@ -62,7 +62,8 @@ type options struct {
 	pingMax        int
 	logger         *slog.Logger
 
-	ws wsOptions
+	ws   wsOptions
+	auth authOptions
 
 	problems []error // recorded by options, reported by New
 }
@@ -96,6 +97,7 @@ func defaultOptions() options {
 		ws: wsOptions{
 			handshakeTimeout: DefaultHandshakeTimeout,
 		},
+		auth: authOptions{timeout: DefaultAuthTimeout},
 	}
 }
 

@@ -43,11 +43,6 @@ func (o *options) validateWebsocket() {
 			o.problem("%s(%q): invalid cookie name", c.opt, c.name)
 		}
 	}
-	if ws.jwtCookie != "" {
-		// Operator mode arrives with the auth work; until then a JWT cookie
-		// can never be honoured, so refuse it as nats-server does.
-		o.problem("WithJWTCookie(%q): trusted operators or trusted keys configuration is required for JWT authentication via cookie %q", ws.jwtCookie, ws.jwtCookie)
-	}
 }
 
 func containsString(list []string, s string) bool {
@@ -79,9 +74,16 @@ func (b *Broker) newWebsocketServer() (*websocket.Server, error) {
 			cookies = append(cookies, name)
 		}
 	}
+	sameOrigin := ws.sameOrigin
+	if b.opts.cookieAuth() && !sameOrigin && len(ws.allowedOrigins) == 0 && !b.opts.auth.insecureCook {
+		// Ambient credentials without an origin check would let any web
+		// page act as the user (cross-site websocket hijacking).
+		sameOrigin = true
+		b.log.Info("websocket: credentials may come from cookies and no origin policy is set: same_origin turned on (WithInsecureCookieAuth turns this off)")
+	}
 	srv, err := websocket.NewServer(websocket.Config{
 		Compression:      ws.compression,
-		SameOrigin:       ws.sameOrigin,
+		SameOrigin:       sameOrigin,
 		AllowedOrigins:   ws.allowedOrigins,
 		HandshakeTimeout: ws.handshakeTimeout,
 		Cookies:          cookies,

@@ -75,9 +75,8 @@ type Meta struct {
 	// Cookies holds the values of the configured cookie names that the
 	// upgrade request carried (name → value); nil when none.
 	Cookies map[string]string
-	// Header is the full upgrade request header for websocket connections
-	// upgraded through an http.Handler (nil otherwise). It must be treated
-	// as read-only.
+	// Header is the full upgrade request header of a websocket connection
+	// (nil for other kinds). It must be treated as read-only.
 	Header map[string][]string
 }
 

@@ -51,9 +51,11 @@ type Host interface {
 	// AuthRequired reports whether a client of kind k must authenticate
 	// with CONNECT before doing anything else.
 	AuthRequired(c *Client) bool
-	// Authenticate checks the CONNECT of c and returns the account it
-	// joins. An error rejects the client with 'Authorization Violation'.
-	Authenticate(c *Client, ci *proto.ConnectInfo) (*Account, error)
+	// Authenticate checks the CONNECT of c and returns what the client is
+	// granted. ci is nil when the client's first operation was not CONNECT
+	// (the no_auth_user fast path). An error rejects the client with
+	// 'Authorization Violation'.
+	Authenticate(c *Client, ci *proto.ConnectInfo) (*Grant, error)
 	// Closed is called once, after the client has left its account and
 	// both of its goroutines are about to end.
 	Closed(c *Client)
@@ -88,6 +90,10 @@ type Client struct {
 	acc      atomic.Pointer[Account]
 	authed   bool // CONNECT accepted (or no auth required)
 	needAuth bool
+	perms    *perms // nil: everything allowed
+	maxSubs  int
+	user     string
+	nonce    []byte
 	subs     map[string]*subscription // by sid; guarded by mu
 	pcd      map[*Client]struct{}     // receivers to signal after this read
 	scratch  []byte                   // MSG header line being built
@@ -107,6 +113,8 @@ type Client struct {
 	pingsOut int
 	pingTmr  *time.Timer
 	authTmr  *time.Timer
+	expTmr   *time.Timer
+	replies  map[string]replyGrant // reply subjects this client may answer
 
 	wake chan struct{} // cap 1: the write loop has work
 	done chan struct{} // closed when the write loop ends
@@ -152,6 +160,13 @@ func (c *Client) ID() uint64 { return c.id }
 
 // Meta returns what the transport knows about the connection.
 func (c *Client) Meta() *transport.Meta { return &c.meta }
+
+// SetNonce records the nonce sent to the client in INFO; call it before
+// Start.
+func (c *Client) SetNonce(nonce []byte) { c.nonce = nonce }
+
+// Nonce returns the nonce sent to the client in INFO (nil if none).
+func (c *Client) Nonce() []byte { return c.nonce }
 
 // Account returns the account the client joined, nil before CONNECT when
 // authentication is required.
@@ -237,6 +252,9 @@ func (c *Client) closeWith(errText string, reason transport.CloseReason, flush b
 	}
 	if c.authTmr != nil {
 		c.authTmr.Stop()
+	}
+	if c.expTmr != nil {
+		c.expTmr.Stop()
 	}
 	c.mu.Unlock()
 	c.log.Debug("closing connection", "reason", string(reason))

@@ -2,8 +2,10 @@ package client
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
+	"time"
 
 	"github.com/wsbroker/broker/internal/proto"
 	"github.com/wsbroker/broker/internal/sublist"
@@ -16,6 +18,7 @@ type subscription struct {
 	sublist.Subscription
 	client    *Client
 	sid       []byte       // SID as bytes, for encoding MSG lines
+	checkDeny bool         // wildcard subscription of a client with denied subjects
 	max       atomic.Int64 // auto-unsubscribe after max deliveries; 0 = none
 	delivered atomic.Int64
 }
@@ -28,15 +31,50 @@ const (
 	errBadProtocol      = "invalid client protocol"
 	errNoRespNoHeaders  = "no responders requires headers support"
 	errUnknownOperation = "Unknown Protocol Operation"
+	errTooManySubs      = "maximum subscriptions exceeded"
 )
 
 var _ proto.Handler = (*Client)(nil)
 
-// checkAuth enforces that CONNECT comes first when auth is required.
+// checkAuth enforces that CONNECT comes first when auth is required,
+// unless the host admits the client without one (no_auth_user).
 func (c *Client) checkAuth() error {
-	if c.needAuth && !c.authed {
+	if !c.needAuth || c.authed {
+		return nil
+	}
+	g, err := c.host.Authenticate(c, nil)
+	if err != nil {
+		c.log.Debug("authentication failed", "err", err, "before", "CONNECT")
 		return &closeError{errAuthViolation, transport.AuthenticationFailure}
 	}
+	return c.applyGrant(g)
+}
+
+// applyGrant puts what authentication granted into effect.
+func (c *Client) applyGrant(g *Grant) error {
+	p, err := compilePerms(g.Permissions)
+	if err != nil {
+		c.log.Warn("bad permissions", "user", g.User, "err", err)
+		return &closeError{errAuthViolation, transport.AuthenticationFailure}
+	}
+	c.acc.Store(g.Account)
+	c.perms = p
+	c.maxSubs = g.MaxSubs
+	c.user = g.User
+	if g.MaxPayload > 0 && g.MaxPayload < c.cfg.MaxPayload {
+		c.parser.MaxPayload = g.MaxPayload
+	}
+	c.mu.Lock()
+	c.authed = true
+	if c.authTmr != nil {
+		c.authTmr.Stop()
+	}
+	if !g.Expires.IsZero() {
+		c.expTmr = time.AfterFunc(time.Until(g.Expires), func() {
+			c.CloseWithError("User Authentication Expired", transport.AuthenticationExpired)
+		})
+	}
+	c.mu.Unlock()
 	return nil
 }
 
@@ -54,20 +92,16 @@ func (c *Client) ProcessConnect(arg []byte) error {
 	if ci.NoResponders && !ci.Headers {
 		return &closeError{errNoRespNoHeaders, transport.NoRespondersRequiresHeaders}
 	}
-	if c.needAuth || c.acc.Load() == nil {
-		acc, err := c.host.Authenticate(c, &ci)
+	if c.needAuth && !c.authed {
+		g, err := c.host.Authenticate(c, &ci)
 		if err != nil {
 			c.log.Debug("authentication failed", "err", err)
 			return &closeError{errAuthViolation, transport.AuthenticationFailure}
 		}
-		c.acc.Store(acc)
+		if err := c.applyGrant(g); err != nil {
+			return err
+		}
 	}
-	c.mu.Lock()
-	c.authed = true
-	if c.authTmr != nil {
-		c.authTmr.Stop()
-	}
-	c.mu.Unlock()
 	c.opts = ci
 	c.echo.Store(ci.Echo)
 	c.headers.Store(ci.Headers)
@@ -120,8 +154,22 @@ func (c *Client) ProcessSub(subject, queue, sid []byte) error {
 	if err := c.checkAuth(); err != nil {
 		return err
 	}
+	if c.perms != nil && !c.perms.canSubscribe(subject, string(queue)) {
+		if len(queue) > 0 {
+			c.sendErr(fmt.Sprintf("Permissions Violation for Subscription to %q using queue %q", subject, queue))
+		} else {
+			c.sendErr(fmt.Sprintf("Permissions Violation for Subscription to %q", subject))
+		}
+		c.log.Debug("subscription violation", "subject", string(subject), "queue", string(queue), "user", c.user)
+		return nil
+	}
 	acc := c.acc.Load()
 	c.mu.Lock()
+	if c.maxSubs > 0 && len(c.subs) >= c.maxSubs {
+		c.mu.Unlock()
+		c.sendErr(errTooManySubs)
+		return nil
+	}
 	if _, dup := c.subs[string(sid)]; dup || c.closing {
 		// nats-server keeps the first subscription of a sid.
 		c.mu.Unlock()
@@ -134,6 +182,7 @@ func (c *Client) ProcessSub(subject, queue, sid []byte) error {
 	s.SID = string(sid)
 	s.sid = []byte(s.SID)
 	s.Owner = s
+	s.checkDeny = c.perms != nil && c.perms.subDeny != nil && !sublist.IsValidPublishSubject(s.Subject)
 	if err := acc.Sublist.Insert(&s.Subscription); err != nil {
 		c.mu.Unlock()
 		c.sendErr(errInvalidSubject)
@@ -189,6 +238,11 @@ func (c *Client) ProcessPub(subject, reply []byte, hdrLen int, msg []byte) error
 	}
 	if c.opts.Pedantic && !sublist.IsValidPublishSubject(string(subject)) {
 		c.sendErr(errInvalidPubSubj)
+		return nil
+	}
+	if c.perms != nil && !c.perms.canPublish(subject) && !c.useReply(subject) {
+		c.sendErr(fmt.Sprintf("Permissions Violation for Publish to %q", subject))
+		c.log.Debug("publish violation", "subject", string(subject), "user", c.user)
 		return nil
 	}
 	c.sendOK()
@@ -254,6 +308,9 @@ func (c *Client) noResponders(acc *Account, subject, reply []byte) {
 // publisher's read loop; the receiver is signalled after the read.
 func (c *Client) deliver(s *subscription, subject, reply []byte, hdrLen int, msg []byte) bool {
 	rc := s.client
+	if s.checkDeny && rc.perms.deniedDelivery(subject) {
+		return false
+	}
 	if max := s.max.Load(); max > 0 {
 		n := s.delivered.Add(1)
 		if n > max {
@@ -288,9 +345,60 @@ func (c *Client) deliver(s *subscription, subject, reply []byte, hdrLen int, msg
 	rc.appendLocked(b)
 	rc.appendLocked(msg)
 	rc.appendLocked(crlf)
+	if len(reply) > 0 && rc.perms != nil && rc.perms.resp != nil {
+		rc.allowReplyLocked(reply)
+	}
 	rc.mu.Unlock()
 	c.pcd[rc] = struct{}{}
 	return true
 }
 
 var crlf = []byte("\r\n")
+
+// maxReplies bounds the reply subjects remembered for one client under
+// ResponsePermission; expired ones are dropped first.
+const maxReplies = 4096
+
+// allowReplyLocked lets the client answer reply (c.mu held).
+func (c *Client) allowReplyLocked(reply []byte) {
+	now := time.Now()
+	if c.replies == nil {
+		c.replies = make(map[string]replyGrant)
+	}
+	if len(c.replies) >= maxReplies {
+		for k, r := range c.replies {
+			if now.After(r.expires) {
+				delete(c.replies, k)
+			}
+		}
+		if len(c.replies) >= maxReplies {
+			return
+		}
+	}
+	c.replies[string(reply)] = replyGrant{left: c.perms.resp.MaxMsgs, expires: now.Add(c.perms.resp.Expires)}
+}
+
+// useReply reports whether subject is a reply the client may still answer,
+// and counts the answer.
+func (c *Client) useReply(subject []byte) bool {
+	if c.perms.resp == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.replies[string(subject)]
+	if !ok {
+		return false
+	}
+	if time.Now().After(r.expires) || r.left <= 0 {
+		delete(c.replies, string(subject))
+		return false
+	}
+	r.left--
+	if r.left == 0 {
+		delete(c.replies, string(subject))
+	} else {
+		c.replies[string(subject)] = r
+	}
+	return true
+}

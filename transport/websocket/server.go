@@ -190,6 +190,7 @@ func (s *Server) upgradeConn(raw net.Conn) (*Conn, transport.Meta, error) {
 	meta := s.metaFor(r, u)
 	meta.RemoteAddr = raw.RemoteAddr()
 	meta.TLS = tlsState
+	meta.Header = r.Header
 	return newConn(conn, u, s), meta, nil
 }
 
