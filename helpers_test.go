@@ -46,18 +46,33 @@ func startBroker(t testing.TB, opts ...broker.Option) *broker.Broker {
 // transport is one way a nats.go client reaches a broker in these tests.
 type transport struct {
 	name string
+	// kind is the connection type the broker sees.
+	kind string
 	// opts are the broker options the transport needs.
 	opts func(t testing.TB) []broker.Option
-	// connect dials b with nats.go.
-	connect func(t testing.TB, b *broker.Broker, opts ...nats.Option) *nats.Conn
+	// target returns the URL and nats.go options that reach b.
+	target func(t testing.TB, b *broker.Broker) (string, []nats.Option)
 }
 
-func dial(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
+// connect dials b over tr with nats.go and closes the connection at the
+// end of the test.
+func (tr transport) connect(t testing.TB, b *broker.Broker, opts ...nats.Option) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(url, append([]nats.Option{nats.NoReconnect(), nats.Timeout(5 * time.Second)}, opts...)...)
+	nc, err := tr.tryConnect(t, b, opts...)
 	require.NoError(t, err)
-	t.Cleanup(nc.Close)
 	return nc
+}
+
+// tryConnect is connect that returns the error.
+func (tr transport) tryConnect(t testing.TB, b *broker.Broker, opts ...nats.Option) (*nats.Conn, error) {
+	t.Helper()
+	url, topts := tr.target(t, b)
+	all := append([]nats.Option{nats.NoReconnect(), nats.Timeout(5 * time.Second)}, topts...)
+	nc, err := nats.Connect(url, append(all, opts...)...)
+	if err == nil {
+		t.Cleanup(nc.Close)
+	}
+	return nc, err
 }
 
 func noOpts(testing.TB) []broker.Option { return nil }
@@ -71,33 +86,39 @@ func plainWS(testing.TB) []broker.Option {
 var handlerURLs sync.Map
 
 var transports = []transport{
-	{"tcp", noOpts, func(t testing.TB, b *broker.Broker, opts ...nats.Option) *nats.Conn {
-		return dial(t, b.ClientURL(), opts...)
+	{"tcp", broker.ConnectionTypeStandard, noOpts, func(_ testing.TB, b *broker.Broker) (string, []nats.Option) {
+		return b.ClientURL(), nil
 	}},
-	{"inprocess", noOpts, func(t testing.TB, b *broker.Broker, opts ...nats.Option) *nats.Conn {
-		return dial(t, "", append([]nats.Option{nats.InProcessServer(b)}, opts...)...)
+	{"inprocess", broker.ConnectionTypeInProcess, noOpts, func(_ testing.TB, b *broker.Broker) (string, []nats.Option) {
+		return "", []nats.Option{nats.InProcessServer(b)}
 	}},
-	{"ws", plainWS, func(t testing.TB, b *broker.Broker, opts ...nats.Option) *nats.Conn {
-		return dial(t, b.WebsocketURL(), opts...)
+	{"ws", broker.ConnectionTypeWebsocket, plainWS, func(_ testing.TB, b *broker.Broker) (string, []nats.Option) {
+		return b.WebsocketURL(), nil
 	}},
-	{"wss", func(t testing.TB) []broker.Option {
+	{"wss", broker.ConnectionTypeWebsocket, func(t testing.TB) []broker.Option {
 		return []broker.Option{broker.WithWebsocket("127.0.0.1:0"), broker.WithWebsocketTLS(testTLS(t).server)}
-	}, func(t testing.TB, b *broker.Broker, opts ...nats.Option) *nats.Conn {
-		return dial(t, b.WebsocketURL(), append([]nats.Option{nats.Secure(testTLS(t).client)}, opts...)...)
+	}, func(t testing.TB, b *broker.Broker) (string, []nats.Option) {
+		return b.WebsocketURL(), []nats.Option{nats.Secure(testTLS(t).client)}
 	}},
-	{"handler", noOpts, func(t testing.TB, b *broker.Broker, opts ...nats.Option) *nats.Conn {
-		url, ok := handlerURLs.Load(b)
-		if !ok {
-			mux := http.NewServeMux()
-			mux.Handle("/nats", b.WebsocketHandler())
-			mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
-			srv := httptest.NewServer(mux)
-			t.Cleanup(func() { handlerURLs.Delete(b); srv.Close() })
-			url = "ws" + strings.TrimPrefix(srv.URL, "http") + "/nats"
-			handlerURLs.Store(b, url)
-		}
-		return dial(t, url.(string), opts...)
+	{"handler", broker.ConnectionTypeWebsocket, noOpts, func(t testing.TB, b *broker.Broker) (string, []nats.Option) {
+		return handlerURL(t, b), nil
 	}},
+}
+
+// handlerURL mounts b's WebsocketHandler at /nats of an httptest server
+// (once per broker) and returns its ws:// URL.
+func handlerURL(t testing.TB, b *broker.Broker) string {
+	url, ok := handlerURLs.Load(b)
+	if !ok {
+		mux := http.NewServeMux()
+		mux.Handle("/nats", b.WebsocketHandler())
+		mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+		srv := httptest.NewServer(mux)
+		t.Cleanup(func() { handlerURLs.Delete(b); srv.Close() })
+		url = "ws" + strings.TrimPrefix(srv.URL, "http") + "/nats"
+		handlerURLs.Store(b, url)
+	}
+	return url.(string)
 }
 
 // tlsPair is a server config and a client config trusting it.

@@ -13,8 +13,9 @@
 //   - Waker: the transport has output of its own (a websocket pong or close
 //     echo produced while reading) and asks the engine's write loop to run,
 //     so that the socket keeps exactly one writer.
-//   - ReasonCloser: the engine says why it closes (websocket: the close
-//     status and reason text of the close frame).
+//   - ReasonCloser and Finisher: the engine says why it closes (websocket:
+//     the close status and reason text of the close frame); a Finisher
+//     also lets the engine linger until the peer has read the last bytes.
 package transport
 
 import (
@@ -130,8 +131,21 @@ const (
 )
 
 // ReasonCloser is implemented by connections that can tell the peer why
-// they close (websocket: a close frame). The engine calls CloseWithReason
-// from its write loop, after the last data was written, instead of Close.
+// they close (websocket: a close frame). CloseWithReason writes that and
+// closes the connection. The engine calls it from its write loop, after the
+// last data was written, when it does not linger (see Finisher).
 type ReasonCloser interface {
 	CloseWithReason(reason CloseReason) error
+}
+
+// Finisher is implemented by connections that can end their output and
+// still be read: Finish tells the peer why the connection ends (websocket:
+// a close frame) and half-closes the write side. The engine then keeps
+// reading (and discarding) until the peer closes or a short linger time
+// passes, and calls Close. Closing a socket whose peer is still writing
+// would make the kernel reset the connection, and the peer could lose the
+// last -ERR before reading it. Plain TCP connections get the same effect
+// from CloseWrite.
+type Finisher interface {
+	Finish(reason CloseReason) error
 }

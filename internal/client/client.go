@@ -116,23 +116,25 @@ type Client struct {
 	expTmr   *time.Timer
 	replies  map[string]replyGrant // reply subjects this client may answer
 
-	wake chan struct{} // cap 1: the write loop has work
-	done chan struct{} // closed when the write loop ends
+	wake     chan struct{} // cap 1: the write loop has work
+	done     chan struct{} // closed when the write loop ends
+	readDone chan struct{} // closed when the read loop stops reading
 }
 
 // New prepares a client for conn. It starts nothing; see Start.
 func New(id uint64, conn net.Conn, meta transport.Meta, cfg *Config, host Host) *Client {
 	c := &Client{
-		id:   id,
-		conn: conn,
-		meta: meta,
-		cfg:  cfg,
-		host: host,
-		log:  cfg.Logger.With("cid", id, "kind", meta.Kind.String(), "remote", addrString(meta.RemoteAddr)),
-		subs: make(map[string]*subscription),
-		pcd:  make(map[*Client]struct{}),
-		wake: make(chan struct{}, 1),
-		done: make(chan struct{}),
+		id:       id,
+		conn:     conn,
+		meta:     meta,
+		cfg:      cfg,
+		host:     host,
+		log:      cfg.Logger.With("cid", id, "kind", meta.Kind.String(), "remote", addrString(meta.RemoteAddr)),
+		subs:     make(map[string]*subscription),
+		pcd:      make(map[*Client]struct{}),
+		wake:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		readDone: make(chan struct{}),
 		// nats-server's defaults before CONNECT.
 		opts: proto.ConnectInfo{Verbose: true, Pedantic: true, Echo: true},
 	}
@@ -209,6 +211,7 @@ func (c *Client) Reject(wg *sync.WaitGroup, info []byte, text string, reason tra
 		c.writeLoop()
 		c.host.Closed(c)
 	}()
+	close(c.readDone) // nothing reads: do not linger
 }
 
 // Close closes the client for reason after writing what is already queued
@@ -283,6 +286,7 @@ func (c *Client) readLoop() {
 			c.flushReceivers()
 			if perr != nil {
 				c.protocolError(perr)
+				c.drain(buf)
 				break
 			}
 		}
@@ -293,7 +297,18 @@ func (c *Client) readLoop() {
 			break
 		}
 	}
+	close(c.readDone)
 	c.teardown()
+}
+
+// drain reads and discards until the connection fails, which the write
+// loop makes happen once it has written the last bytes and lingered.
+func (c *Client) drain(buf []byte) {
+	for {
+		if _, err := c.conn.Read(buf); err != nil {
+			return
+		}
+	}
 }
 
 func readCloseReason(err error) transport.CloseReason {

@@ -105,13 +105,37 @@ func (c *Client) write(bufs net.Buffers) error {
 	return err
 }
 
-// closeConn closes the socket, telling the peer why when the transport can
-// (a websocket close frame) and the connection is still healthy.
+// lingerTime is how long a graceful close waits for the peer to close its
+// side after ours is finished, so that it reads our last bytes (an -ERR)
+// rather than losing them to a connection reset.
+const lingerTime = 2 * time.Second
+
+// closeConn closes the socket. When graceful, it first tells the peer why
+// (a websocket close frame), half-closes, and waits for the read loop to
+// see the peer go (or lingerTime).
 func (c *Client) closeConn(reason transport.CloseReason, graceful bool) {
-	if rc, ok := c.conn.(transport.ReasonCloser); ok && graceful {
+	if graceful {
 		_ = c.conn.SetWriteDeadline(time.Now().Add(c.cfg.WriteDeadline))
-		_ = rc.CloseWithReason(reason)
-		return
+		var err error
+		switch conn := c.conn.(type) {
+		case transport.Finisher:
+			err = conn.Finish(reason)
+		case interface{ CloseWrite() error }:
+			err = conn.CloseWrite()
+		case transport.ReasonCloser:
+			_ = conn.CloseWithReason(reason)
+			return
+		default:
+			err = errors.ErrUnsupported
+		}
+		if err == nil {
+			t := time.NewTimer(lingerTime)
+			select {
+			case <-c.readDone:
+			case <-t.C:
+			}
+			t.Stop()
+		}
 	}
 	_ = c.conn.Close()
 }

@@ -125,6 +125,17 @@ func (c *Conn) Close() error {
 	return nil
 }
 
+// CloseWrite ends this end's output: the peer reads what was written, then
+// io.EOF. This end can still read.
+func (c *Conn) CloseWrite() error {
+	h := c.out
+	h.mu.Lock()
+	h.closed = true
+	h.cond.Broadcast()
+	h.mu.Unlock()
+	return nil
+}
+
 // LocalAddr returns the in-process address.
 func (c *Conn) LocalAddr() net.Addr { return addr{} }
 

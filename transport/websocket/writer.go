@@ -218,6 +218,19 @@ func (c *Conn) writeVec(vec net.Buffers) error {
 	return err
 }
 
+// Finish writes the queued control frames and the close frame, exactly as
+// CloseWithReason, then half-closes the underlying connection (when it
+// supports CloseWrite) instead of closing it: the engine may still Read
+// (the peer's close reply, or data it sent before seeing ours) and calls
+// Close afterwards.
+func (c *Conn) Finish(reason transport.CloseReason) error {
+	c.writeClose(reason)
+	if cw, ok := c.raw.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // CloseWithReason writes the queued control frames and a close frame whose
 // status is mapped from reason (CloseStatus) with reason as its text (at
 // most 123 bytes), then closes the connection. If a close frame was already
@@ -225,6 +238,12 @@ func (c *Conn) writeVec(vec net.Buffers) error {
 // Shutdown) that frame is written instead; if one was already written,
 // nothing is. The write is bounded by one second.
 func (c *Conn) CloseWithReason(reason transport.CloseReason) error {
+	c.writeClose(reason)
+	return c.Close()
+}
+
+// writeClose writes the queued control frames and the close frame, once.
+func (c *Conn) writeClose(reason transport.CloseReason) {
 	ctrl, closing := c.takeControl()
 	if !c.closeWritten {
 		if closing == nil {
@@ -247,7 +266,6 @@ func (c *Conn) CloseWithReason(reason transport.CloseReason) error {
 		c.raw.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
 		_ = c.writeVec(vec)
 	}
-	return c.Close()
 }
 
 // CloseStatus returns the websocket close status sent for reason (spec
