@@ -95,6 +95,11 @@ var transports = []transport{
 	{"ws", broker.ConnectionTypeWebsocket, plainWS, func(_ testing.TB, b *broker.Broker) (string, []nats.Option) {
 		return b.WebsocketURL(), nil
 	}},
+	{"ws-deflate", broker.ConnectionTypeWebsocket, func(testing.TB) []broker.Option {
+		return []broker.Option{broker.WithWebsocket("127.0.0.1:0"), broker.WithNoTLS(), broker.WithCompression()}
+	}, func(_ testing.TB, b *broker.Broker) (string, []nats.Option) {
+		return b.WebsocketURL(), []nats.Option{nats.Compression(true)}
+	}},
 	{"wss", broker.ConnectionTypeWebsocket, func(t testing.TB) []broker.Option {
 		return []broker.Option{broker.WithWebsocket("127.0.0.1:0"), broker.WithWebsocketTLS(testTLS(t).server)}
 	}, func(t testing.TB, b *broker.Broker) (string, []nats.Option) {

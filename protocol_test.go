@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/wsbroker/broker"
 )
 
 // Every test here runs over each transport of the transports table.
@@ -274,4 +276,39 @@ func TestMaxPayloadRejected(t *testing.T) {
 		require.Error(t, err)
 		assert.True(t, errors.Is(err, nats.ErrMaxPayload), "got %v", err)
 	})
+}
+
+// TestCrossTransportDelivery: clients on every transport of one broker see
+// each other's messages.
+func TestCrossTransportDelivery(t *testing.T) {
+	var opts []broker.Option
+	for _, tr := range transports {
+		if tr.name != "wss" { // one websocket listener per broker: plain here
+			opts = append(opts, tr.opts(t)...)
+		}
+	}
+	b := startBroker(t, opts...)
+	var conns []*nats.Conn
+	var subs []*nats.Subscription
+	for _, tr := range transports {
+		if tr.name == "wss" {
+			continue
+		}
+		nc := tr.connect(t, b)
+		s, err := nc.SubscribeSync("cross.>")
+		require.NoError(t, err)
+		require.NoError(t, nc.Flush())
+		conns = append(conns, nc)
+		subs = append(subs, s)
+	}
+	for i, nc := range conns {
+		require.NoError(t, nc.Publish(fmt.Sprintf("cross.%d", i), []byte(fmt.Sprint(i))))
+	}
+	for _, s := range subs {
+		got := map[string]bool{}
+		for range conns {
+			got[nextMsg(t, s).Subject] = true
+		}
+		assert.Len(t, got, len(conns))
+	}
 }

@@ -77,9 +77,9 @@ type Conn struct {
 	inMsg     bool // a fragmented message is in progress
 	msgComp   bool // the message in progress is compressed
 	cbuf      []byte
-	out       []byte // inflated bytes not yet returned
-	obuf      []byte
 	inflating inflater
+	zr        io.ReadCloser // inflating the message in cbuf; nil when none
+	zleft     int           // inflated bytes the message may still produce
 	rerr      error
 
 	// Shared between reader, writer and Server, guarded by mu.
@@ -124,8 +124,13 @@ func newConn(raw net.Conn, u upgrade, srv *Server) *Conn {
 
 // Read reads the next bytes of the message stream into p. Uncompressed
 // payload is read directly into p and unmasked there; a frame larger than
-// p is delivered over several Reads. Compressed messages are inflated
-// whole (bounded by Config.MaxPayload) and then delivered. Control frames
+// p is delivered over several Reads. A compressed message is buffered
+// whole (at most min(8*MaxPayload, 64 MiB) compressed bytes) and then
+// inflated straight into p, Read by Read, so memory never holds the
+// inflated message; it may inflate to the same bound in total. The
+// engine's parser applies max_payload to each operation. ([GAP] nats-server
+// caps a whole inflated message at max_payload, so a compressed message
+// carrying one legal max-size PUB plus its control line is refused.) Control frames
 // are handled here: pings are answered and closes echoed through the
 // control queue (see SetWaker). After a close frame Read returns io.EOF; on
 // a framing violation it returns a *ProtocolError after queueing a close
@@ -136,13 +141,25 @@ func (c *Conn) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	for {
-		if len(c.out) > 0 {
-			n := copy(p, c.out)
-			c.out = c.out[n:]
-			if len(c.out) == 0 && cap(c.obuf) > keepBufferCap {
-				c.obuf = nil
+		if c.zr != nil {
+			n, err := c.zr.Read(p[:min(len(p), c.zleft+1)])
+			c.zleft -= n
+			switch {
+			case c.zleft < 0:
+				c.endInflate()
+				c.rerr = ErrMaxPayload
+				return 0, c.rerr
+			case err == io.EOF:
+				c.endInflate()
+			case err != nil:
+				c.endInflate()
+				c.rerr = err
+				return 0, err
 			}
-			return n, nil
+			if n > 0 {
+				return n, nil
+			}
+			continue
 		}
 		if c.rerr != nil {
 			return 0, c.rerr
@@ -287,16 +304,22 @@ func (c *Conn) nextFrame() error {
 	if c.inMsg {
 		return nil
 	}
-	out, err := c.inflating.inflate(c.obuf[:0], c.cbuf, c.maxPayload)
+	zr, err := c.inflating.start(c.cbuf)
+	if err != nil {
+		return err
+	}
+	c.zr, c.zleft = zr, c.maxComp
+	return nil
+}
+
+// endInflate releases the inflater and the compressed message.
+func (c *Conn) endInflate() {
+	c.inflating.stop(c.zr)
+	c.zr = nil
 	c.cbuf = c.cbuf[:0]
 	if cap(c.cbuf) > keepBufferCap {
 		c.cbuf = nil
 	}
-	if err != nil {
-		return err
-	}
-	c.obuf, c.out = out, out
-	return nil
 }
 
 // growLen extends b by n bytes, reallocating only when needed.

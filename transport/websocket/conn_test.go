@@ -191,6 +191,9 @@ func TestCompressedInbound(t *testing.T) {
 	good := []byte(strings.Repeat("PUB a 5\r\nhello\r\n", 50)) // 800 bytes
 	z := deflateMsg(t, good)
 	bomb := deflateMsg(t, make([]byte, 1<<20))
+	// Over MaxPayload in total but under 8x: streamed through ([GAP]).
+	big := []byte("PUB a 1000\r\n" + strings.Repeat("x", 1000) + "\r\n" + strings.Repeat("PUB b 5\r\nhello\r\n", 300))
+	zbig := deflateMsg(t, big)
 	tests := []struct {
 		name    string
 		in      []byte
@@ -201,8 +204,10 @@ func TestCompressedInbound(t *testing.T) {
 		{"single frame", frame(0xC2, z, true), good, io.EOF, false},
 		{"fragmented", append(append(frame(0x42, z[:10], true), frame(0x89, nil, true)...), frame(0x80, z[10:], true)...), good, io.EOF, false},
 		{"then uncompressed", append(frame(0xC2, z, true), frame(0x82, []byte("tail"), true)...), append(bytes.Clone(good), "tail"...), io.EOF, false},
+		{"bigger than max payload, legal ops", frame(0xC2, zbig, true), big, io.EOF, false},
 		{"corrupt", frame(0xC2, []byte{0xff, 0xff, 0xff, 0xff, 0x00}, true), nil, nil, true},
-		{"bomb over max payload", frame(0xC2, bomb, true), nil, ErrMaxPayload, false},
+		// Streamed: the bound (8x MaxPayload) is delivered, then the error.
+		{"bomb over the inflated bound", frame(0xC2, bomb, true), make([]byte, 8000), ErrMaxPayload, false},
 		{"compressed over 8x max payload", frame(0xC2, make([]byte, 8001), true), nil, ErrMaxPayload, false},
 		{"fragments over 8x max payload", append(frame(0x42, make([]byte, 8000), true), frame(0x80, []byte{1}, true)...), nil, ErrMaxPayload, false},
 	}
@@ -226,8 +231,9 @@ func TestCompressedInbound(t *testing.T) {
 			} else {
 				require.ErrorIs(t, rerr, tt.wantErr)
 			}
-			assert.Equal(t, string(tt.want), string(got))
-			assert.LessOrEqual(t, cap(c.obuf), 1001+4096, "inflate buffer bounded by MaxPayload")
+			assert.True(t, bytes.Equal(tt.want, got), "got %d bytes, want %d", len(got), len(tt.want))
+			assert.LessOrEqual(t, cap(c.cbuf), 8*1000+len(inflateTail)+64, "compressed buffer bounded")
+			assert.Nil(t, c.zr, "inflater not released")
 			assert.Empty(t, m.written(), "Read never writes")
 		})
 	}

@@ -59,48 +59,27 @@ func (m *multiSrc) ReadByte() (byte, error) {
 	return m.tail.ReadByte()
 }
 
-// inflate appends the inflated form of msg (a compressed message without
-// its tail) to dst. It never grows dst beyond limit+1 bytes and returns
-// ErrMaxPayload as soon as the output exceeds limit bytes.
-func (f *inflater) inflate(dst, msg []byte, limit int) ([]byte, error) {
+// start begins inflating msg (a whole compressed message without its
+// tail) and returns the pooled inflater to Read from; the caller must call
+// stop when done. msg must not change until then.
+func (f *inflater) start(msg []byte) (io.ReadCloser, error) {
 	f.src.Reset(msg)
 	f.mr.msg = &f.src
 	f.mr.tail.Reset(inflateTail)
-	var fr io.ReadCloser
 	if v := flateReaders.Get(); v != nil {
-		fr = v.(io.ReadCloser)
+		fr := v.(io.ReadCloser)
 		if err := fr.(flate.Resetter).Reset(&f.mr, nil); err != nil {
-			return dst, err
+			return nil, err
 		}
-	} else {
-		fr = flate.NewReader(&f.mr)
+		return fr, nil
 	}
-	defer func() {
-		f.mr.msg = nil
-		flateReaders.Put(fr)
-	}()
-	for {
-		if len(dst) == cap(dst) {
-			want := min(max(2*cap(dst), 4096), limit+1)
-			if want <= cap(dst) {
-				return dst, ErrMaxPayload
-			}
-			nb := make([]byte, len(dst), want)
-			copy(nb, dst)
-			dst = nb
-		}
-		n, err := fr.Read(dst[len(dst):cap(dst)])
-		dst = dst[:len(dst)+n]
-		if len(dst) > limit {
-			return dst[:0], ErrMaxPayload
-		}
-		if err == io.EOF {
-			return dst, nil
-		}
-		if err != nil {
-			return dst[:0], err
-		}
-	}
+	return flate.NewReader(&f.mr), nil
+}
+
+// stop returns fr to the pool.
+func (f *inflater) stop(fr io.ReadCloser) {
+	f.mr.msg = nil
+	flateReaders.Put(fr)
 }
 
 // deflate compresses bufs into c.zbuf as one message (BestSpeed, sync
