@@ -26,7 +26,7 @@ import (
 type wsRaw struct {
 	t    testing.TB
 	conn net.Conn
-	r    io.Reader // conn, after what the dialer buffered
+	r    io.Reader    // conn, after what the dialer buffered
 	buf  bytes.Buffer // NATS bytes received, not yet consumed
 	// closeCode is the status of the server's close frame, 0 before it.
 	closeCode ws.StatusCode

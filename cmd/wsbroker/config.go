@@ -53,6 +53,8 @@ type fileConfig struct {
 	Trace   bool
 	Logtime bool
 
+	Auth authConfig
+
 	Websocket *wsConfig // nil: no websocket listener
 
 	// Warnings are accepted but questionable settings, each in the form
@@ -76,6 +78,13 @@ type wsConfig struct {
 	TokenCookie      string
 	Headers          map[string]string
 	PingInterval     time.Duration
+
+	// The authorization override for websocket clients.
+	NoAuthUser  string
+	User        string
+	Password    string
+	Token       string
+	AuthTimeout time.Duration // 0: the top-level timeout
 }
 
 // devConfig is the configuration used without -c: TCP on 127.0.0.1:4222 and
@@ -132,6 +141,7 @@ func (c *fileConfig) options() []broker.Option {
 	if c.PingMax > 0 {
 		opts = append(opts, broker.WithPingMax(c.PingMax))
 	}
+	opts = append(opts, c.Auth.options()...)
 	if ws := c.Websocket; ws != nil {
 		opts = append(opts, ws.options()...)
 	}
@@ -180,7 +190,7 @@ func (ws *wsConfig) options() []broker.Option {
 	if ws.PingInterval > 0 {
 		opts = append(opts, broker.WithWebsocketPingInterval(ws.PingInterval))
 	}
-	return opts
+	return append(opts, ws.authOptions()...)
 }
 
 // configError is one problem of a configuration file.
@@ -202,6 +212,7 @@ type loader struct {
 	cfg      fileConfig
 	host     string
 	port     int
+	auth     authState
 	errs     []*configError
 	warnings []*configError
 }
@@ -384,7 +395,9 @@ func (l *loader) top(e entry) {
 	case "websocket", "ws":
 		l.websocket(e)
 	default:
-		l.unsupported(e, "")
+		if !l.topAuth(e) {
+			l.unsupported(e, "")
+		}
 	}
 }
 
@@ -402,6 +415,7 @@ func (l *loader) finish() {
 		port = 0
 	}
 	l.cfg.Listen = net.JoinHostPort(host, strconv.Itoa(port))
+	l.finishAuth()
 }
 
 // websocket handles the websocket block. As in nats-server, the listener
@@ -465,8 +479,12 @@ func (l *loader) websocket(e entry) {
 			if d, ok := l.duration(k, true); ok {
 				ws.PingInterval = d
 			}
-		case "no_auth_user", "authorization", "authentication":
-			l.unsupported(k, "websocket authentication is not implemented yet")
+		case "no_auth_user":
+			if l.strTo(k, &ws.NoAuthUser) {
+				l.auth.wsNoAuthUser = &k
+			}
+		case "authorization", "authentication":
+			l.websocketAuthorization(k, ws)
 		default:
 			l.unsupported(k, "")
 		}

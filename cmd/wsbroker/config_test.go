@@ -223,6 +223,7 @@ func TestParseConfigFile(t *testing.T) {
   token_cookie: tok
   headers { X-Frame-Options: DENY, "Strict-Transport-Security": "max-age=3600" }
   ping_interval: "45s"
+  authorization { user: wsu, password: wsp, timeout: 2 }
 }`,
 			check: func(t *testing.T, c *fileConfig) {
 				require.NotNil(t, c.Websocket)
@@ -240,6 +241,9 @@ func TestParseConfigFile(t *testing.T) {
 					TokenCookie:      "tok",
 					Headers:          map[string]string{"X-Frame-Options": "DENY", "Strict-Transport-Security": "max-age=3600"},
 					PingInterval:     45 * time.Second,
+					User:             "wsu",
+					Password:         "wsp",
+					AuthTimeout:      2 * time.Second,
 				}, c.Websocket)
 			},
 		},
@@ -369,9 +373,6 @@ func TestParseConfigFileErrors(t *testing.T) {
 	}{
 		{name: "unknown top-level key", conf: "port: 4222\ncluster { port: 6222 }", want: "2: cluster: unsupported configuration key"},
 		{name: "unknown websocket key", conf: "ws {\n port: 1\n foo: 1\n}", want: "3: ws.foo: unsupported configuration key"},
-		{name: "websocket no_auth_user", conf: "websocket {\n no_auth_user: x\n}", want: "2: websocket.no_auth_user: unsupported configuration key (websocket authentication is not implemented yet)"},
-		{name: "websocket authorization", conf: "websocket {\n authorization { user: a }\n}", want: "2: websocket.authorization: unsupported configuration key"},
-		{name: "websocket authentication", conf: "websocket {\n authentication { token: a }\n}", want: "2: websocket.authentication: unsupported configuration key"},
 		{name: "unsupported tls key", conf: "ws {\n port: 1\n tls {\n  ca_file: x\n }\n}", want: "4: ws.tls.ca_file: unsupported configuration key"},
 		{name: "tls missing key_file", conf: fmt.Sprintf("ws {\n port: 1\n tls { cert_file: %q }\n}", certFile), want: "3: ws.tls: missing 'key_file' in TLS configuration"},
 		{name: "tls missing cert_file", conf: fmt.Sprintf("ws {\n port: 1\n tls { key_file: %q }\n}", keyFile), want: "3: ws.tls: missing 'cert_file' in TLS configuration"},
@@ -498,6 +499,12 @@ websocket {
   token_cookie: t
   headers { X-Test: yes-it-is }
   ping_interval: "20s"
+  no_auth_user: guest
+  authorization { timeout: 2 }
+}
+authorization {
+  timeout: "1s"
+  users: [{user: guest, password: g, permissions: {publish: "pub.>", allow_responses: true}, allowed_connection_types: [WEBSOCKET]}]
 }`,
 			check: func(t *testing.T, c *fileConfig) {
 				assert.Equal(t, "127.0.0.1:0", c.Listen)

@@ -54,11 +54,7 @@ func (l *loader) stringList(e entry) []string {
 	case []any:
 		out := make([]string, 0, len(v))
 		for i, item := range v {
-			ie := entry{key: e.key, path: fmt.Sprintf("%s[%d]", e.path, i), tk: e.tk, v: item}
-			if tk, ok := item.(token); ok {
-				ie.tk, ie.v = tk, tk.Value()
-			}
-			if s, ok := l.str(ie); ok {
+			if s, ok := l.str(l.element(e, i, item)); ok {
 				out = append(out, s)
 			}
 		}
@@ -67,6 +63,15 @@ func (l *loader) stringList(e entry) []string {
 		l.errorf(e, "expected a string or an array of strings, got %s", typeName(e.v))
 		return nil
 	}
+}
+
+// element returns the entry of the i-th item of the array of e.
+func (l *loader) element(e entry, i int, item any) entry {
+	ie := entry{key: e.key, path: fmt.Sprintf("%s[%d]", e.path, i), tk: e.tk, v: item}
+	if tk, ok := item.(token); ok {
+		ie.tk, ie.v = tk, tk.Value()
+	}
+	return ie
 }
 
 // hostPort parses a listen value: a port number or "host:port".
