@@ -17,7 +17,12 @@
 // websocket (ws) block: listen, host (net), port, advertise, tls {
 // cert_file, key_file }, no_tls, same_origin, allowed_origins (and its
 // aliases), compression (compress), handshake_timeout, jwt_cookie,
-// user_cookie, pass_cookie, token_cookie, headers, ping_interval.
+// user_cookie, pass_cookie, token_cookie, headers, ping_interval,
+// no_auth_user, authorization { user, password, token, timeout }.
+// Authentication: authorization { user, password, token, timeout, users [
+// { user, password, nkey, permissions, allowed_connection_types } ] },
+// accounts { NAME { users [...] } }, no_auth_user, operator,
+// system_account, resolver (MEMORY only), resolver_preload.
 //
 // Logs go to stderr in slog's text format. debug enables level DEBUG,
 // trace level TRACE (slog.LevelDebug-4); logtime false leaves out the time.
