@@ -25,13 +25,12 @@ type subscription struct {
 
 // Errors sent to clients, byte-exact with nats-server.
 const (
-	errAuthViolation    = "Authorization Violation"
-	errInvalidSubject   = "Invalid Subject"
-	errInvalidPubSubj   = "Invalid Publish Subject"
-	errBadProtocol      = "invalid client protocol"
-	errNoRespNoHeaders  = "no responders requires headers support"
-	errUnknownOperation = "Unknown Protocol Operation"
-	errTooManySubs      = "maximum subscriptions exceeded"
+	errAuthViolation   = "Authorization Violation"
+	errInvalidSubject  = "Invalid Subject"
+	errInvalidPubSubj  = "Invalid Publish Subject"
+	errBadProtocol     = "invalid client protocol"
+	errNoRespNoHeaders = "no responders requires headers support"
+	errTooManySubs     = "maximum subscriptions exceeded"
 )
 
 var _ proto.Handler = (*Client)(nil)
@@ -83,8 +82,9 @@ func (c *Client) ProcessConnect(arg []byte) error {
 	ci := c.opts
 	// Fields absent from the JSON keep their current value, as nats-server.
 	if err := json.Unmarshal(arg, &ci); err != nil {
+		// nats-server closes without a word.
 		c.log.Debug("bad CONNECT", "err", err)
-		return &closeError{errUnknownOperation, transport.ParseError}
+		return &closeError{"", transport.ProtocolViolation}
 	}
 	if ci.Protocol < 0 || ci.Protocol > 1 {
 		return &closeError{errBadProtocol, transport.BadClientProtocol}
@@ -234,11 +234,13 @@ func (c *Client) ProcessPub(subject, reply []byte, hdrLen int, msg []byte) error
 		return err
 	}
 	if hdrLen >= 0 && !c.opts.Headers {
-		return &closeError{errUnknownOperation, transport.ParseError}
+		// nats-server closes without a word.
+		c.log.Debug("HPUB without headers negotiated")
+		return &closeError{"", transport.ProtocolViolation}
 	}
 	if c.opts.Pedantic && !sublist.IsValidPublishSubject(string(subject)) {
+		// nats-server complains and delivers anyway.
 		c.sendErr(errInvalidPubSubj)
-		return nil
 	}
 	if c.perms != nil && !c.perms.canPublish(subject) && !c.useReply(subject) {
 		c.sendErr(fmt.Sprintf("Permissions Violation for Publish to %q", subject))

@@ -66,6 +66,7 @@ type Conn struct {
 	noCompFrag bool
 	maxPayload int
 	maxComp    int
+	frameMax   int // largest outbound frame payload, bytes
 
 	// Read side, owned by the reading goroutine.
 	hdr       [8]byte
@@ -96,6 +97,7 @@ type Conn struct {
 	hdrs         []byte
 	wbuf         []byte
 	zbuf         sliceWriter
+	seg          net.Buffers
 	one          [1][]byte
 
 	closeOnce sync.Once
@@ -119,6 +121,7 @@ func newConn(raw net.Conn, u upgrade, srv *Server) *Conn {
 		c.maxPayload = srv.cfg.MaxPayload
 	}
 	c.maxComp = compressedCap(c.maxPayload)
+	c.frameMax = c.maxPayload
 	return c
 }
 

@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -385,4 +386,42 @@ func TestPongQueuedNotWritten(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []byte{0x8A, 3, 'a', 'b', 'c'}, m.written())
 	assert.True(t, errors.Is(err, nil))
+}
+
+// A backlog flushed at once never makes a frame larger than MaxPayload:
+// nats.go refuses frames over 8 times the max_payload it was told.
+func TestWriteBuffersCapsFrames(t *testing.T) {
+	srv, err := NewServer(Config{MaxPayload: 1000}, noHandoff)
+	require.NoError(t, err)
+	for _, compress := range []bool{false, true} {
+		t.Run(fmt.Sprintf("compress=%v", compress), func(t *testing.T) {
+			c, m := memConnWith(nil, upgrade{compress: compress}, srv)
+			// Segments of unequal sizes: each frame header must stay its own.
+			data := append(randomish(10000), bytes.Repeat([]byte("z"), 700)...)
+			_, err := c.WriteBuffers(net.Buffers{data[:3000], data[3000:]})
+			require.NoError(t, err)
+			r := bytes.NewReader(m.written())
+			var got []byte
+			messages := 0
+			for r.Len() > 0 {
+				h, err := ws.ReadHeader(r)
+				require.NoError(t, err)
+				assert.LessOrEqual(t, h.Length, int64(1000+64), "frame too large")
+				p := make([]byte, h.Length)
+				_, err = io.ReadFull(r, p)
+				require.NoError(t, err)
+				require.True(t, h.Fin)
+				messages++
+				if compress {
+					assert.True(t, h.Rsv1())
+					fr := flate.NewReader(io.MultiReader(bytes.NewReader(p), bytes.NewReader([]byte{0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff})))
+					p, err = io.ReadAll(fr)
+					require.NoError(t, err)
+				}
+				got = append(got, p...)
+			}
+			assert.True(t, bytes.Equal(data, got), "payload intact")
+			assert.GreaterOrEqual(t, messages, 10)
+		})
+	}
 }

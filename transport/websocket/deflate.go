@@ -82,11 +82,12 @@ func (f *inflater) stop(fr io.ReadCloser) {
 	flateReaders.Put(fr)
 }
 
-// deflate compresses bufs into c.zbuf as one message (BestSpeed, sync
-// flush, tail stripped; the compressor is reset per message: no context
-// takeover) and returns the compressed bytes.
+// deflate compresses bufs as one message (BestSpeed, sync flush, tail
+// stripped; the compressor is reset per message: no context takeover),
+// appending to c.zbuf, and returns the compressed bytes. The caller
+// empties c.zbuf before the first message of a flush.
 func (c *Conn) deflate(bufs net.Buffers) ([]byte, error) {
-	c.zbuf.b = c.zbuf.b[:0]
+	start := len(c.zbuf.b)
 	var fw *flate.Writer
 	if v := flateWriters.Get(); v != nil {
 		fw = v.(*flate.Writer)
@@ -106,13 +107,10 @@ func (c *Conn) deflate(bufs net.Buffers) ([]byte, error) {
 	if err := fw.Flush(); err != nil {
 		return nil, err
 	}
-	z := c.zbuf.b
+	z := c.zbuf.b[start:]
 	if !bytes.HasSuffix(z, deflateTail) {
 		return nil, errBadDeflateTail
 	}
-	z = z[:len(z)-len(deflateTail)]
-	if cap(c.zbuf.b) > keepBufferCap {
-		c.zbuf.b = nil // z stays valid until written
-	}
-	return z, nil
+	c.zbuf.b = c.zbuf.b[:len(c.zbuf.b)-len(deflateTail)]
+	return z[:len(z)-len(deflateTail)], nil
 }

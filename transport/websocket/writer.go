@@ -107,6 +107,7 @@ func (c *Conn) WriteBuffers(bufs net.Buffers) (int64, error) {
 		return 0, nil
 	}
 	vec := c.vec[:0]
+	c.hdrs = c.hdrs[:0]
 	if len(ctrl) > 0 {
 		vec = append(vec, ctrl)
 	}
@@ -127,23 +128,58 @@ func (c *Conn) WriteBuffers(bufs net.Buffers) (int64, error) {
 	return total, nil
 }
 
-// appendData appends the frames carrying bufs (total bytes) to vec.
+// appendData appends the frames carrying bufs (total bytes) to vec. No
+// frame is larger than c.frameMax (nats.go refuses frames over 8 times the
+// max_payload it was told, and a backlog flushed at once could exceed it):
+// uncompressed data is cut into complete messages of at most frameMax
+// bytes (4096 for browsers); compressed data is deflated in segments of at
+// most frameMax input bytes, one message each.
 func (c *Conn) appendData(vec net.Buffers, bufs net.Buffers, total int) (net.Buffers, error) {
-	if c.compress && total > compressThreshold {
-		z, err := c.deflate(bufs)
+	if !c.compress || total <= compressThreshold {
+		max := c.frameMax
+		if c.browser {
+			max = browserFrameMax
+		}
+		return c.appendFrames(vec, bufs, total, max, false), nil
+	}
+	c.zbuf.b = c.zbuf.b[:0]
+	defer func() {
+		if cap(c.zbuf.b) > keepBufferCap {
+			c.zbuf.b = nil // the frames keep the array alive until written
+		}
+	}()
+	for seg, rest := cutBuffers(bufs, c.frameMax, c.seg[:0]); len(seg) > 0; seg, rest = cutBuffers(rest, c.frameMax, seg[:0]) {
+		z, err := c.deflate(seg)
 		if err != nil {
 			return vec, err
 		}
 		one := [1][]byte{z}
-		if c.browser && !c.noCompFrag && len(z) > browserFrameMax {
-			return c.appendFrames(vec, one[:], len(z), browserFrameMax, true), nil
+		fragment := len(z)
+		if c.browser && !c.noCompFrag {
+			fragment = browserFrameMax
 		}
-		return c.appendFrames(vec, one[:], len(z), len(z), true), nil
+		vec = c.appendFrames(vec, one[:], len(z), max(min(fragment, len(z)), 1), true)
 	}
-	if c.browser {
-		return c.appendFrames(vec, bufs, total, browserFrameMax, false), nil
+	return vec, nil
+}
+
+// cutBuffers returns, in seg, the slices of bufs holding its first max
+// bytes (splitting a buffer if needed), and the remaining buffers.
+func cutBuffers(bufs net.Buffers, max int, seg net.Buffers) (net.Buffers, net.Buffers) {
+	n := 0
+	for len(bufs) > 0 && n < max {
+		b := bufs[0]
+		if n+len(b) > max {
+			k := max - n
+			seg = append(seg, b[:k])
+			bufs = append(net.Buffers{b[k:]}, bufs[1:]...)
+			return seg, bufs
+		}
+		seg = append(seg, b)
+		n += len(b)
+		bufs = bufs[1:]
 	}
-	return c.appendFrames(vec, bufs, total, total, false), nil
+	return seg, bufs
 }
 
 // appendFrames appends headers and payload slices of bufs (total bytes) cut
@@ -152,8 +188,11 @@ func (c *Conn) appendData(vec net.Buffers, bufs net.Buffers, total int) (net.Buf
 // frame, FIN on the last.
 func (c *Conn) appendFrames(vec net.Buffers, bufs net.Buffers, total, max int, compressed bool) net.Buffers {
 	nframes := (total + max - 1) / max
-	hdrs := c.hdrs[:0]
-	if cap(hdrs) < 10*nframes {
+	// Headers accumulate in c.hdrs over one WriteBuffers: earlier frames of
+	// this flush still point into it. Growing it leaves them on the old
+	// array, which stays valid.
+	hdrs := c.hdrs
+	if cap(hdrs)-len(hdrs) < 10*nframes {
 		hdrs = make([]byte, 0, 10*nframes)
 	}
 	bi, off := 0, 0
