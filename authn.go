@@ -31,6 +31,7 @@ var errNotAuthorized = errors.New("no credentials matched")
 // authenticator holds the compiled auth configuration of a broker.
 type authenticator struct {
 	opts     *authOptions
+	leaf     *leafOptions
 	users    map[string]*User // by name
 	nkeys    map[string]*User // by public key
 	verifier *jwtauth.Verifier
@@ -43,6 +44,7 @@ type authenticator struct {
 func newAuthenticator(o *options) (*authenticator, error) {
 	a := &authenticator{
 		opts:     &o.auth,
+		leaf:     &o.leaf,
 		users:    make(map[string]*User),
 		nkeys:    make(map[string]*User),
 		cookies:  &o.ws,
@@ -130,6 +132,21 @@ func newNonce() []byte {
 func (a *authenticator) authenticate(c *client.Client, ci *proto.ConnectInfo) (*client.Grant, error) {
 	meta := c.Meta()
 	kind := meta.Kind.String()
+	if meta.Kind == transport.Leafnode || meta.Kind == transport.LeafnodeWS {
+		if ci == nil {
+			return nil, errors.New("leafnode: first operation is not CONNECT")
+		}
+		if len(a.leaf.users) > 0 {
+			return a.leafUser(ci)
+		}
+		if !a.required(transport.Standard) {
+			// No authentication configured: leaves join the leafnodes
+			// account.
+			return &client.Grant{Account: a.account(a.leaf.account), User: "leafnode"}, nil
+		}
+		// Otherwise leaves authenticate like clients, with their own
+		// connection types.
+	}
 	if ci != nil {
 		ci = a.withCookies(meta, ci)
 	}
@@ -188,7 +205,10 @@ func (a *authenticator) authenticate(c *client.Client, ci *proto.ConnectInfo) (*
 // eligible.
 func (a *authenticator) noAuth(kind transport.Kind, fastPath bool) (*client.Grant, error) {
 	name := a.opts.noAuthUser
-	if kind == transport.Websocket && a.opts.ws.override() {
+	switch {
+	case kind == transport.Websocket && a.opts.ws.override():
+		name = a.opts.ws.noAuthUser
+	case kind == transport.LeafnodeWS && a.opts.ws.noAuthUser != "":
 		name = a.opts.ws.noAuthUser
 	}
 	if name == "" {
@@ -207,6 +227,21 @@ func (a *authenticator) noAuth(kind transport.Kind, fastPath bool) (*client.Gran
 	// No password check: presenting no credentials is what selects this
 	// user, bcrypt-hashed passwords included ([GAP] nats-server#6928).
 	return a.grant(u, kind.String())
+}
+
+// leafUser authenticates a leaf against the leafnodes users.
+func (a *authenticator) leafUser(ci *proto.ConnectInfo) (*client.Grant, error) {
+	for i := range a.leaf.users {
+		u := &a.leaf.users[i]
+		if u.Name != ci.User {
+			continue
+		}
+		if err := checkPassword(u.Password, ci.Pass); err != nil {
+			return nil, fmt.Errorf("leafnode user %q: %w", u.Name, err)
+		}
+		return &client.Grant{Account: a.account(u.Account), User: u.Name, Permissions: u.Permissions.internal()}, nil
+	}
+	return nil, fmt.Errorf("leafnode: unknown user %q", ci.User)
 }
 
 // grant checks u's connection types and returns what u is granted.

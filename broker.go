@@ -51,6 +51,9 @@ type Broker struct {
 	tcpLn   net.Listener
 	wsSrv   *websocket.Server
 	wsLn    net.Listener
+	leafSrv *tcp.Server
+	leafLn  net.Listener
+	closing chan struct{}  // closed when Shutdown or Close begins
 	wg      sync.WaitGroup // every goroutine the broker starts
 	done    chan struct{}  // closed when Shutdown/Close has finished
 
@@ -93,6 +96,7 @@ func New(opts ...Option) (*Broker, error) {
 		id:      id,
 		clients: make(map[uint64]*client.Client),
 		done:    make(chan struct{}),
+		closing: make(chan struct{}),
 	}
 	if b.auth, err = newAuthenticator(&b.opts); err != nil {
 		return nil, err
@@ -122,6 +126,7 @@ func New(opts ...Option) (*Broker, error) {
 func (o *options) validate() {
 	o.validateWebsocket()
 	o.validateAuth()
+	o.validateLeaf()
 }
 
 // Start binds every configured listener and starts serving. It returns
@@ -160,16 +165,45 @@ func (b *Broker) Start(ctx context.Context) error {
 	if b.opts.ws.addr != "" {
 		ln, err := lc.Listen(ctx, "tcp", b.opts.ws.addr)
 		if err != nil {
-			if b.tcpSrv != nil {
-				_ = b.tcpSrv.Close()
-				b.tcpSrv, b.tcpLn = nil, nil // its accept loop ends; Close waits for it
-			}
+			b.stopListenersLocked()
 			return fmt.Errorf("broker: listen for websocket %s: %w", b.opts.ws.addr, err)
 		}
 		b.listenWebsocket(ln)
 	}
+	if b.opts.leaf.listen != "" {
+		ln, err := lc.Listen(ctx, "tcp", b.opts.leaf.listen)
+		if err != nil {
+			b.stopListenersLocked()
+			return fmt.Errorf("broker: listen for leafnodes %s: %w", b.opts.leaf.listen, err)
+		}
+		b.leafLn = ln
+		srv := tcp.NewServer(transport.Leafnode, nil, b.handoff)
+		b.leafSrv = srv
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			if err := srv.Serve(ln); err != nil {
+				b.log.Error("leafnode listener stopped", "err", err)
+			}
+		}()
+		b.log.Info("listening for leafnode connections", "url", "nats-leaf://"+dialable(ln.Addr()))
+	}
+	b.startRemotes()
 	b.state = stateRunning
 	return nil
+}
+
+// stopListenersLocked closes the listeners opened so far by a Start that
+// fails; their accept loops end and Close waits for them (b.mu held).
+func (b *Broker) stopListenersLocked() {
+	if b.tcpSrv != nil {
+		_ = b.tcpSrv.Close()
+		b.tcpSrv, b.tcpLn = nil, nil
+	}
+	if b.wsLn != nil {
+		_ = b.wsSrv.Close()
+		b.wsLn = nil
+	}
 }
 
 // Addr returns the address of the TCP listener, nil if there is none or
@@ -253,6 +287,9 @@ func (b *Broker) accept(conn net.Conn, meta transport.Meta) error {
 		return ErrClosed
 	}
 	id := b.nextID.Add(1)
+	if meta.Kind == transport.Leafnode || meta.Kind == transport.LeafnodeWS {
+		return b.acceptLeaf(id, conn, meta)
+	}
 	cfg := &b.cfg
 	if meta.Kind == transport.Websocket {
 		cfg = &b.wsCfg
@@ -269,6 +306,15 @@ func (b *Broker) accept(conn net.Conn, meta transport.Meta) error {
 	}
 	b.clients[id] = c
 	c.Start(&b.wg, info, b.auth.account(""))
+	return nil
+}
+
+// acceptLeaf starts an accepted leaf node link (b.mu held).
+func (b *Broker) acceptLeaf(id uint64, conn net.Conn, meta transport.Meta) error {
+	c := client.NewLeaf(id, conn, meta, &b.cfg, (*host)(b), client.LeafOptions{})
+	c.SetNonce(newNonce())
+	b.clients[id] = c
+	c.Start(&b.wg, b.leafHubInfo(c), nil)
 	return nil
 }
 
@@ -379,8 +425,12 @@ func (b *Broker) beginClose(abort bool) bool {
 		return false
 	}
 	b.state = stateClosing
+	close(b.closing)
 	if b.tcpSrv != nil {
 		_ = b.tcpSrv.Close()
+	}
+	if b.leafSrv != nil {
+		_ = b.leafSrv.Close()
 	}
 	clients := make([]*client.Client, 0, len(b.clients))
 	for _, c := range b.clients {

@@ -64,6 +64,7 @@ type options struct {
 
 	ws   wsOptions
 	auth authOptions
+	leaf leafOptions
 
 	problems []error // recorded by options, reported by New
 }

@@ -90,6 +90,7 @@ func (b *Broker) newWebsocketServer() (*websocket.Server, error) {
 		MaxPayload:       b.opts.maxPayload,
 		Headers:          ws.headers,
 		TLSConfig:        ws.tls,
+		AcceptLeafnodes:  b.opts.leaf.acceptWS,
 		Logger:           b.log.With("transport", "websocket"),
 	}, b.handoff)
 	if err != nil {

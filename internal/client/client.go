@@ -59,18 +59,9 @@ type Host interface {
 	// Closed is called once, after the client has left its account and
 	// both of its goroutines are about to end.
 	Closed(c *Client)
-}
-
-// Account is a subject namespace: clients of one account never see
-// messages of another.
-type Account struct {
-	Name    string
-	Sublist *sublist.Sublist
-}
-
-// NewAccount returns an empty account named name.
-func NewAccount(name string) *Account {
-	return &Account{Name: name, Sublist: sublist.New()}
+	// LeafConnectInfo returns the INFO an accepting side sends a leaf
+	// once its CONNECT is accepted (connect_info), or nil.
+	LeafConnectInfo(c *Client) []byte
 }
 
 // Client is one client connection.
@@ -82,7 +73,8 @@ type Client struct {
 	host Host
 	log  *slog.Logger
 
-	bw transport.BuffersWriter // nil for plain conns
+	bw   transport.BuffersWriter // nil for plain conns
+	leaf *leafState              // nil unless a leaf node link
 
 	// Read-loop state.
 	parser   proto.Parser
@@ -94,9 +86,10 @@ type Client struct {
 	maxSubs  int
 	user     string
 	nonce    []byte
-	subs     map[string]*subscription // by sid; guarded by mu
+	subs     map[string]*subscription // by sid (links: "subject queue"); guarded by mu
 	pcd      map[*Client]struct{}     // receivers to signal after this read
 	scratch  []byte                   // MSG header line being built
+	louts    []linkOut                // links the message being routed goes to
 	lastIn   atomic.Int64             // unix nanos of the last read
 
 	// Flags read by other goroutines while delivering; written only before
@@ -178,9 +171,16 @@ func (c *Client) Account() *Account { return c.acc.Load() }
 // each counted in wg. acc is the account joined before CONNECT when no
 // authentication is required (nil otherwise).
 func (c *Client) Start(wg *sync.WaitGroup, info []byte, acc *Account) {
-	c.needAuth = c.host.AuthRequired(c)
-	if !c.needAuth {
-		c.acc.Store(acc)
+	switch {
+	case c.leaf != nil && c.leaf.solicited:
+		// The hub speaks first; we authenticate to it.
+	case c.leaf != nil:
+		c.needAuth = true // a leaf always sends CONNECT first
+	default:
+		c.needAuth = c.host.AuthRequired(c)
+		if !c.needAuth {
+			c.acc.Store(acc)
+		}
 	}
 	c.mu.Lock()
 	c.appendLocked(info)
@@ -259,6 +259,9 @@ func (c *Client) closeWith(errText string, reason transport.CloseReason, flush b
 	if c.expTmr != nil {
 		c.expTmr.Stop()
 	}
+	if c.leaf != nil && c.leaf.waitTmr != nil {
+		c.leaf.waitTmr.Stop()
+	}
 	c.mu.Unlock()
 	c.log.Debug("closing connection", "reason", string(reason))
 	if !flush {
@@ -282,7 +285,12 @@ func (c *Client) readLoop() {
 		n, err := c.conn.Read(buf)
 		if n > 0 {
 			c.lastIn.Store(time.Now().UnixNano())
-			perr := c.parser.Parse(buf[:n], c)
+			var perr error
+			if c.leaf != nil {
+				perr = c.leaf.parser.Parse(buf[:n], (*leafHandler)(c))
+			} else {
+				perr = c.parser.Parse(buf[:n], c)
+			}
 			c.flushReceivers()
 			if perr != nil {
 				c.protocolError(perr)
@@ -375,8 +383,16 @@ func (c *Client) teardown() {
 	}
 	clear(c.subs)
 	c.mu.Unlock()
-	if acc := c.acc.Load(); acc != nil && len(subs) > 0 {
-		acc.Sublist.RemoveBatch(subs)
+	if acc := c.acc.Load(); acc != nil {
+		if c.leaf != nil {
+			acc.removeLink(c)
+		}
+		if len(subs) > 0 {
+			acc.Sublist.RemoveBatch(subs)
+			for _, s := range subs {
+				acc.subRemoved(s.Owner.(*subscription))
+			}
+		}
 	}
 	c.host.Closed(c)
 }

@@ -3,7 +3,6 @@ package client
 import (
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +18,8 @@ type subscription struct {
 	client    *Client
 	sid       []byte       // SID as bytes, for encoding MSG lines
 	checkDeny bool         // wildcard subscription of a client with denied subjects
+	qweight   atomic.Int32 // queue members behind a link's queue subscription
+	queueB    []byte       // Queue as bytes, for LMSG lines
 	max       atomic.Int64 // auto-unsubscribe after max deliveries; 0 = none
 	delivered atomic.Int64
 }
@@ -190,6 +191,7 @@ func (c *Client) ProcessSub(subject, queue, sid []byte) error {
 	}
 	c.subs[s.SID] = s
 	c.mu.Unlock()
+	acc.subAdded(s)
 	c.sendOK()
 	return nil
 }
@@ -225,6 +227,7 @@ func (c *Client) unsubscribe(s *subscription) {
 	c.mu.Unlock()
 	if acc := c.acc.Load(); acc != nil {
 		_ = acc.Sublist.Remove(&s.Subscription)
+		acc.subRemoved(s)
 	}
 }
 
@@ -249,44 +252,10 @@ func (c *Client) ProcessPub(subject, reply []byte, hdrLen int, msg []byte) error
 	}
 	c.sendOK()
 	acc := c.acc.Load()
-	r := acc.Sublist.Match(subject)
-	echo := c.opts.Echo
-	delivered := false
-	for _, ps := range r.Psubs {
-		s := ps.Owner.(*subscription)
-		if !echo && s.client == c {
-			continue
-		}
-		if c.deliver(s, subject, reply, hdrLen, msg) {
-			delivered = true
-		}
-	}
-	for _, group := range r.Qsubs {
-		if c.deliverQueue(group, subject, reply, hdrLen, msg, echo) {
-			delivered = true
-		}
-	}
-	if !delivered && len(reply) > 0 && c.opts.NoResponders {
+	if !c.route(acc, subject, reply, hdrLen, msg, nil, false) && len(reply) > 0 && c.opts.NoResponders {
 		c.noResponders(acc, subject, reply)
 	}
 	return nil
-}
-
-// deliverQueue delivers to one member of a queue group, starting at a
-// random member and moving on past members that cannot take it.
-func (c *Client) deliverQueue(group []*sublist.Subscription, subject, reply []byte, hdrLen int, msg []byte, echo bool) bool {
-	n := len(group)
-	start := rand.IntN(n)
-	for i := range n {
-		s := group[(start+i)%n].Owner.(*subscription)
-		if !echo && s.client == c {
-			continue
-		}
-		if c.deliver(s, subject, reply, hdrLen, msg) {
-			return true
-		}
-	}
-	return false
 }
 
 // noResponders tells a requester that nobody listens on subject, with the
@@ -331,28 +300,7 @@ func (c *Client) deliver(s *subscription, subject, reply []byte, hdrLen int, msg
 	}
 	b := proto.AppendMsgHeader(c.scratch[:0], subject, s.sid, reply, hdrLen, len(msg))
 	c.scratch = b
-	size := int64(len(b) + len(msg) + 2)
-
-	rc.mu.Lock()
-	if rc.closing {
-		rc.mu.Unlock()
-		return false
-	}
-	if rc.pending+size > rc.cfg.MaxPending {
-		rc.mu.Unlock()
-		rc.log.Info("slow consumer: pending bytes exceeded", "pending", rc.pending, "max", rc.cfg.MaxPending)
-		rc.Abort(transport.SlowConsumerPending)
-		return false
-	}
-	rc.appendLocked(b)
-	rc.appendLocked(msg)
-	rc.appendLocked(crlf)
-	if len(reply) > 0 && rc.perms != nil && rc.perms.resp != nil {
-		rc.allowReplyLocked(reply)
-	}
-	rc.mu.Unlock()
-	c.pcd[rc] = struct{}{}
-	return true
+	return c.enqueueMsg(rc, b, msg, reply)
 }
 
 var crlf = []byte("\r\n")

@@ -118,13 +118,12 @@ type Parser struct {
 	// (1 MiB).
 	MaxPayload int
 
-	state  state
-	op     opKind
-	kw     string // keyword tail being matched
-	kwPos  int
-	skip   int    // blanks or ignored bytes counted against MaxControlLine
-	saved  bool   // the current argument line is in arg, not in the input
-	arg    []byte // scratch: argument line spanning chunks
+	state state
+	op    opKind
+	kw    string // keyword tail being matched
+	kwPos int
+	skip  int // blanks or ignored bytes counted against MaxControlLine
+	argLine
 	msg    []byte // scratch: payload spanning chunks
 	fields [5]span
 	// Pending PUB/HPUB, valid in the payload states; subject and reply
@@ -168,6 +167,62 @@ func (p *Parser) maxPayload() int {
 }
 
 func isBlank(b byte) bool { return b == ' ' || b == '\t' }
+
+// argLine holds a control line argument that spans chunks.
+type argLine struct {
+	saved bool   // the current argument line is in arg, not in the input
+	arg   []byte // scratch: argument line spanning chunks
+}
+
+// readArg finds the end of the argument line whose unread part starts at
+// buf[i]; the line starts at buf[argStart] when !a.saved, else it continues
+// a.arg. When buf holds the '\n' it returns the line without its line end
+// (aliasing buf, or a.arg when saved), the index after the '\n' and ok.
+// Otherwise it saves the rest of buf in a.arg and returns !ok. Either way
+// a line longer than limit bytes (not counting a final CR) is
+// ErrMaxControlLine.
+func (a *argLine) readArg(buf []byte, i, argStart, limit int) (line []byte, next int, ok bool, err error) {
+	start := i
+	if !a.saved {
+		start = argStart
+	}
+	nl := bytes.IndexByte(buf[i:], '\n')
+	if nl < 0 {
+		// The line continues in the next chunk: check and save it.
+		rest := buf[start:]
+		n := len(a.arg) + len(rest)
+		if !a.saved {
+			n = len(rest)
+		}
+		if rest[len(rest)-1] == '\r' {
+			n--
+		}
+		if n > limit {
+			return nil, 0, false, ErrMaxControlLine
+		}
+		if !a.saved {
+			a.arg = append(a.arg[:0], rest...)
+			a.saved = true
+		} else {
+			a.arg = append(a.arg, rest...)
+		}
+		return nil, 0, false, nil
+	}
+	end := i + nl
+	if a.saved {
+		a.arg = append(a.arg, buf[i:end]...)
+		line = a.arg
+	} else {
+		line = buf[start:end]
+	}
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	if len(line) > limit {
+		return nil, 0, false, ErrMaxControlLine
+	}
+	return line, end + 1, true, nil
+}
 
 // startKeyword begins matching the keyword tail kw for op.
 func (p *Parser) startKeyword(op opKind, kw string, pos int) {
@@ -269,49 +324,12 @@ func (p *Parser) parse(buf []byte, h Handler) error {
 			}
 
 		case stArg:
-			start := i
-			if !p.saved {
-				start = argStart
+			line, next, ok, err := p.readArg(buf, i, argStart, p.maxControlLine())
+			if err != nil || !ok {
+				return err
 			}
-			nl := bytes.IndexByte(buf[i:], '\n')
-			if nl < 0 {
-				// The line continues in the next chunk: check and save it.
-				rest := buf[start:]
-				n := len(p.arg) + len(rest)
-				if !p.saved {
-					n = len(rest)
-				}
-				if rest[len(rest)-1] == '\r' {
-					n--
-				}
-				if n > p.maxControlLine() {
-					return ErrMaxControlLine
-				}
-				if !p.saved {
-					p.arg = append(p.arg[:0], rest...)
-					p.saved = true
-				} else {
-					p.arg = append(p.arg, rest...)
-				}
-				return nil
-			}
-			end := i + nl
-			var line []byte
-			if p.saved {
-				p.arg = append(p.arg, buf[i:end]...)
-				line = p.arg
-			} else {
-				line = buf[start:end]
-			}
-			if n := len(line); n > 0 && line[n-1] == '\r' {
-				line = line[:n-1]
-			}
-			if len(line) > p.maxControlLine() {
-				return ErrMaxControlLine
-			}
-			i = end + 1
+			i = next
 			p.state = stStart
-			var err error
 			switch p.op {
 			case opConnect:
 				err = h.ProcessConnect(line)

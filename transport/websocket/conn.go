@@ -61,7 +61,9 @@ type Conn struct {
 	br  *bufio.Reader
 
 	compress   bool
-	noMasking  bool
+	noMasking  bool // server: inbound may be unmasked; client: outbound is unmasked
+	client     bool // client mode (Dial): inbound must be unmasked
+	maskOut    bool // client mode with masking: outbound frames are masked
 	browser    bool
 	noCompFrag bool
 	maxPayload int
@@ -97,6 +99,7 @@ type Conn struct {
 	hdrs         []byte
 	wbuf         []byte
 	zbuf         sliceWriter
+	mbuf         []byte // client mode: masked copies of outbound frames
 	seg          net.Buffers
 	one          [1][]byte
 
@@ -226,7 +229,11 @@ func (c *Conn) nextFrame() error {
 		return c.protocolError("compressed frame received without negotiated permessage-deflate")
 	}
 	masked := b1&bitMask != 0
-	if !masked && !c.noMasking {
+	if c.client {
+		if masked {
+			return c.protocolError("mask bit set")
+		}
+	} else if !masked && !c.noMasking {
 		return c.protocolError("mask bit missing")
 	}
 	length := uint64(b1 & 0x7F)
@@ -345,7 +352,7 @@ func (c *Conn) control(op byte, payload []byte) error {
 			return c.protocolError("close frame payload cannot be 1 byte")
 		}
 		if len(payload) == 0 {
-			c.queueClose(appendFrame(nil, bitFin|opClose, nil))
+			c.queueClose(c.appendControl(nil, bitFin|opClose, nil))
 			return io.EOF
 		}
 		status := int(binary.BigEndian.Uint16(payload))
@@ -354,9 +361,9 @@ func (c *Conn) control(op byte, payload []byte) error {
 		}
 		body := payload[2:]
 		if !utf8.Valid(body) {
-			c.queueClose(closeFrame(closeInvalidData, "invalid utf8 body in close frame"))
+			c.queueClose(c.closeFrameFor(closeInvalidData, "invalid utf8 body in close frame"))
 		} else {
-			c.queueClose(appendFrame(nil, bitFin|opClose, payload))
+			c.queueClose(c.appendControl(nil, bitFin|opClose, payload))
 		}
 		return io.EOF
 	}
@@ -379,7 +386,7 @@ func validCloseStatus(s int) bool {
 // protocolError queues a 1002 close frame with reason and returns the
 // matching *ProtocolError.
 func (c *Conn) protocolError(reason string) error {
-	c.queueClose(closeFrame(closeProtocolError, reason))
+	c.queueClose(c.closeFrameFor(closeProtocolError, reason))
 	return &ProtocolError{Reason: reason}
 }
 

@@ -1,9 +1,12 @@
 package websocket
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"net"
 	"time"
+
+	"github.com/gobwas/ws"
 
 	"github.com/wsbroker/broker/transport"
 )
@@ -39,7 +42,7 @@ func (c *Conn) queuePong(payload []byte) {
 		c.mu.Unlock()
 		return
 	}
-	c.ctrl = appendFrame(c.ctrl, bitFin|opPong, payload)
+	c.ctrl = c.appendControl(c.ctrl, bitFin|opPong, payload)
 	wake := c.wake
 	c.mu.Unlock()
 	if wake != nil {
@@ -66,7 +69,7 @@ func (c *Conn) queueClose(frame []byte) {
 
 // requestShutdown queues close 1001 "Server Shutdown" (Server.Shutdown).
 func (c *Conn) requestShutdown() {
-	c.queueClose(closeFrame(closeGoingAway, string(transport.ServerShutdown)))
+	c.queueClose(c.closeFrameFor(closeGoingAway, string(transport.ServerShutdown)))
 }
 
 // takeControl returns the queued pong frames and the pending close frame.
@@ -108,6 +111,7 @@ func (c *Conn) WriteBuffers(bufs net.Buffers) (int64, error) {
 	}
 	vec := c.vec[:0]
 	c.hdrs = c.hdrs[:0]
+	c.mbuf = c.mbuf[:0]
 	if len(ctrl) > 0 {
 		vec = append(vec, ctrl)
 	}
@@ -122,6 +126,9 @@ func (c *Conn) WriteBuffers(bufs net.Buffers) (int64, error) {
 		c.closeWritten = true
 	}
 	err := c.writeVec(vec)
+	if cap(c.mbuf) > keepBufferCap {
+		c.mbuf = nil
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -188,6 +195,9 @@ func cutBuffers(bufs net.Buffers, max int, seg net.Buffers) (net.Buffers, net.Bu
 // frame, FIN on the last.
 func (c *Conn) appendFrames(vec net.Buffers, bufs net.Buffers, total, max int, compressed bool) net.Buffers {
 	nframes := (total + max - 1) / max
+	if c.maskOut {
+		return c.appendMaskedFrames(vec, bufs, total, max, nframes, compressed)
+	}
 	// Headers accumulate in c.hdrs over one WriteBuffers: earlier frames of
 	// this flush still point into it. Growing it leaves them on the old
 	// array, which stays valid.
@@ -198,16 +208,7 @@ func (c *Conn) appendFrames(vec net.Buffers, bufs net.Buffers, total, max int, c
 	bi, off := 0, 0
 	for i := 0; i < nframes; i++ {
 		n := min(max, total-i*max)
-		var b0 byte = bitFin | opBinary
-		if compressed {
-			b0 = 0
-			if i == 0 {
-				b0 = opBinary | bitRsv1
-			}
-			if i == nframes-1 {
-				b0 |= bitFin
-			}
-		}
+		b0 := dataB0(i, nframes, compressed)
 		start := len(hdrs)
 		hdrs = appendHeader(hdrs, b0, n)
 		vec = append(vec, hdrs[start:])
@@ -227,6 +228,90 @@ func (c *Conn) appendFrames(vec net.Buffers, bufs net.Buffers, total, max int, c
 	}
 	c.hdrs = hdrs
 	return vec
+}
+
+// dataB0 returns the first header byte of frame i of nframes (see
+// appendFrames).
+func dataB0(i, nframes int, compressed bool) byte {
+	if !compressed {
+		return bitFin | opBinary
+	}
+	var b0 byte
+	if i == 0 {
+		b0 = opBinary | bitRsv1
+	}
+	if i == nframes-1 {
+		b0 |= bitFin
+	}
+	return b0
+}
+
+// appendMaskedFrames is appendFrames in client mode with masking: each
+// frame (header, fresh mask key, payload) is copied into c.mbuf and masked
+// there, since the caller's buffers must not be modified.
+func (c *Conn) appendMaskedFrames(vec net.Buffers, bufs net.Buffers, total, max, nframes int, compressed bool) net.Buffers {
+	// As c.hdrs: frames already in vec keep the old array if mbuf grows.
+	mb := c.mbuf
+	if need := total + 14*nframes; cap(mb)-len(mb) < need {
+		mb = make([]byte, 0, need)
+	}
+	bi, off := 0, 0
+	for i := 0; i < nframes; i++ {
+		n := min(max, total-i*max)
+		key := newMaskKey()
+		start := len(mb)
+		mb = append(appendHeaderMask(mb, dataB0(i, nframes, compressed), bitMask, n), key[:]...)
+		pstart := len(mb)
+		for n > 0 {
+			b := bufs[bi][off:]
+			if len(b) > n {
+				mb = append(mb, b[:n]...)
+				off += n
+				break
+			}
+			mb = append(mb, b...)
+			n -= len(b)
+			bi, off = bi+1, 0
+		}
+		ws.Cipher(mb[pstart:], key, 0)
+		vec = append(vec, mb[start:])
+	}
+	c.mbuf = mb
+	return vec
+}
+
+// newMaskKey returns a fresh random masking key (RFC 6455 §5.3).
+func newMaskKey() [4]byte {
+	var k [4]byte
+	rand.Read(k[:]) // never fails (crypto/rand, Go 1.24+)
+	return k
+}
+
+// appendControl appends a complete control frame with payload: masked
+// with a fresh key in client mode with masking, unmasked otherwise.
+func (c *Conn) appendControl(b []byte, b0 byte, payload []byte) []byte {
+	if !c.maskOut {
+		return appendFrame(b, b0, payload)
+	}
+	key := newMaskKey()
+	b = append(appendHeaderMask(b, b0, bitMask, len(payload)), key[:]...)
+	start := len(b)
+	b = append(b, payload...)
+	ws.Cipher(b[start:], key, 0)
+	return b
+}
+
+// closeFrameFor encodes a close frame as closeFrame does, masked when
+// appendControl masks.
+func (c *Conn) closeFrameFor(status int, text string) []byte {
+	if !c.maskOut {
+		return closeFrame(status, text)
+	}
+	if len(text) > maxCloseReason {
+		text = text[:maxCloseReason-3] + "..."
+	}
+	payload := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(text)), uint16(status))
+	return c.appendControl(nil, bitFin|opClose, append(payload, text...))
 }
 
 // writeVec writes vec: vectored (writev) on TCP, coalesced into one write
@@ -291,7 +376,7 @@ func (c *Conn) writeClose(reason transport.CloseReason) {
 			c.closeQueued = true
 			c.mu.Unlock()
 			if !queued {
-				closing = closeFrame(CloseStatus(reason), string(reason))
+				closing = c.closeFrameFor(CloseStatus(reason), string(reason))
 			}
 		}
 		vec := c.vec[:0]
@@ -334,13 +419,19 @@ func CloseStatus(reason transport.CloseReason) int {
 
 // appendHeader appends an unmasked frame header.
 func appendHeader(b []byte, b0 byte, n int) []byte {
+	return appendHeaderMask(b, b0, 0, n)
+}
+
+// appendHeaderMask appends a frame header whose second byte carries mask
+// (0 or bitMask); the caller appends the key when mask is set.
+func appendHeaderMask(b []byte, b0, mask byte, n int) []byte {
 	switch {
 	case n <= 125:
-		return append(b, b0, byte(n))
+		return append(b, b0, mask|byte(n))
 	case n <= 0xFFFF:
-		return binary.BigEndian.AppendUint16(append(b, b0, 126), uint16(n))
+		return binary.BigEndian.AppendUint16(append(b, b0, mask|126), uint16(n))
 	}
-	return binary.BigEndian.AppendUint64(append(b, b0, 127), uint64(n))
+	return binary.BigEndian.AppendUint64(append(b, b0, mask|127), uint64(n))
 }
 
 // appendFrame appends a complete unmasked frame.

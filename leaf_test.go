@@ -1,0 +1,125 @@
+package broker_test
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wsbroker/broker"
+)
+
+func debugLogger() broker.Option {
+	if os.Getenv("WSBROKER_DEBUG") == "" {
+		return broker.WithServerName("quiet")
+	}
+	return broker.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
+}
+
+// leafPair starts a hub and a leaf of ours linked over TCP or websocket.
+func leafPair(t *testing.T, ws bool) (hub, leaf *broker.Broker) {
+	hubOpts := []broker.Option{broker.WithLeafnodeListen("127.0.0.1:0"), debugLogger()}
+	if ws {
+		hubOpts = append(hubOpts, plainWS(t)...)
+	}
+	hub = startBroker(t, hubOpts...)
+	url := hub.LeafnodeURL()
+	if ws {
+		url = hub.WebsocketURL()
+	}
+	leaf = startBroker(t, broker.WithLeafnodeRemote(broker.LeafnodeRemote{URLs: []string{url}, ReconnectInterval: 50 * time.Millisecond}), debugLogger())
+	return hub, leaf
+}
+
+// waitInterest waits until a request on subject from nc finds a responder
+// (interest has crossed the link).
+func waitInterest(t *testing.T, nc *nats.Conn, subject string) {
+	t.Helper()
+	waitFor(t, 10*time.Second, func() bool {
+		_, err := nc.Request(subject, nil, 200*time.Millisecond)
+		return err == nil
+	}, "interest on "+subject+" across the link")
+}
+
+func TestLeafOurs(t *testing.T) {
+	for _, ws := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ws=%v", ws), func(t *testing.T) {
+			hub, leaf := leafPair(t, ws)
+			hc := transportNamed("tcp").connect(t, hub)
+			lc := transportNamed("tcp").connect(t, leaf)
+
+			// Request/reply both ways.
+			_, err := hc.Subscribe("hub.svc", func(m *nats.Msg) { _ = m.Respond([]byte("hub:" + string(m.Data))) })
+			require.NoError(t, err)
+			_, err = lc.Subscribe("leaf.svc", func(m *nats.Msg) { _ = m.Respond([]byte("leaf:" + string(m.Data))) })
+			require.NoError(t, err)
+			require.NoError(t, hc.Flush())
+			require.NoError(t, lc.Flush())
+			waitInterest(t, lc, "hub.svc")
+			waitInterest(t, hc, "leaf.svc")
+			resp, err := lc.Request("hub.svc", []byte("x"), 5*time.Second)
+			require.NoError(t, err)
+			assert.Equal(t, "hub:x", string(resp.Data))
+			resp, err = hc.Request("leaf.svc", []byte("y"), 5*time.Second)
+			require.NoError(t, err)
+			assert.Equal(t, "leaf:y", string(resp.Data))
+
+			// A queue group behind the link: each message to one member.
+			var n [2]atomic.Int64
+			for i := range n {
+				nc := transportNamed("tcp").connect(t, hub)
+				_, err := nc.QueueSubscribe("work", "g", func(m *nats.Msg) {
+					if m.Reply != "" {
+						_ = m.Respond(nil)
+						return
+					}
+					n[i].Add(1)
+				})
+				require.NoError(t, err)
+				require.NoError(t, nc.Flush())
+			}
+			waitInterest(t, lc, "work")
+			const msgs = 200
+			for i := range msgs {
+				require.NoError(t, lc.Publish("work", []byte(fmt.Sprint(i))))
+			}
+			require.NoError(t, lc.Flush())
+			waitFor(t, 10*time.Second, func() bool { return n[0].Load()+n[1].Load() == msgs }, "queue deliveries")
+			require.NoError(t, lc.Flush())
+			require.NoError(t, hc.Flush())
+			assert.Equal(t, int64(msgs), n[0].Load()+n[1].Load(), "each message exactly once")
+			assert.Positive(t, n[0].Load())
+			assert.Positive(t, n[1].Load())
+
+			// Headers cross.
+			s, err := hc.SubscribeSync("h")
+			require.NoError(t, err)
+			require.NoError(t, hc.Flush())
+			waitFor(t, 10*time.Second, func() bool {
+				m := nats.NewMsg("h")
+				m.Header.Set("K", "V")
+				require.NoError(t, lc.PublishMsg(m))
+				got, err := s.NextMsg(100 * time.Millisecond)
+				return err == nil && got.Header.Get("K") == "V"
+			}, "header message across")
+
+			// Unsubscribe removes remote interest: no responders again.
+			sub, err := hc.Subscribe("gone", func(m *nats.Msg) { _ = m.Respond(nil) })
+			require.NoError(t, err)
+			require.NoError(t, hc.Flush())
+			waitInterest(t, lc, "gone")
+			require.NoError(t, sub.Unsubscribe())
+			require.NoError(t, hc.Flush())
+			waitFor(t, 10*time.Second, func() bool {
+				_, err := lc.Request("gone", nil, time.Second)
+				return err == nats.ErrNoResponders
+			}, "fast no responders after unsubscribe")
+		})
+	}
+}
