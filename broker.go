@@ -46,7 +46,8 @@ type Broker struct {
 
 	mu      sync.Mutex
 	state   state
-	clients map[uint64]*client.Client
+	clients map[uint64]*client.Client // clients and leaf node links
+	leaves  int                       // leaf node links in clients
 	tcpSrv  *tcp.Server
 	tcpLn   net.Listener
 	wsSrv   *websocket.Server
@@ -249,11 +250,24 @@ func dialable(addr net.Addr) string {
 	return net.JoinHostPort(host, strconv.Itoa(ta.Port))
 }
 
-// NumClients returns the number of client connections currently open.
+// NumClients returns the number of client connections currently open
+// (leaf node links not included).
 func (b *Broker) NumClients() int {
+	n, _ := b.counts()
+	return n
+}
+
+// NumLeafNodes returns the number of leaf node links currently open, both
+// those this broker dialled and those it accepted.
+func (b *Broker) NumLeafNodes() int {
+	_, n := b.counts()
+	return n
+}
+
+func (b *Broker) counts() (clients, leaves int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.clients)
+	return len(b.clients) - b.leaves, b.leaves
 }
 
 // InProcessConn returns a connection to the broker that uses no network:
@@ -299,7 +313,7 @@ func (b *Broker) accept(conn net.Conn, meta transport.Meta) error {
 		c.SetNonce(newNonce())
 	}
 	info := b.info(c)
-	if max := b.opts.maxConnections; max > 0 && len(b.clients) >= max {
+	if max := b.opts.maxConnections; max > 0 && len(b.clients)-b.leaves >= max {
 		b.log.Info("maximum connections exceeded", "max", max, "remote", meta.RemoteAddr)
 		c.Reject(&b.wg, info, "maximum connections exceeded", transport.MaxConnectionsExceeded)
 		return nil
@@ -314,6 +328,7 @@ func (b *Broker) acceptLeaf(id uint64, conn net.Conn, meta transport.Meta) error
 	c := client.NewLeaf(id, conn, meta, &b.cfg, (*host)(b), client.LeafOptions{})
 	c.SetNonce(newNonce())
 	b.clients[id] = c
+	b.leaves++
 	c.Start(&b.wg, b.leafHubInfo(c), nil)
 	return nil
 }
@@ -374,7 +389,12 @@ func addrString(a net.Addr) string {
 
 func (h *host) Closed(c *client.Client) {
 	h.mu.Lock()
-	delete(h.clients, c.ID())
+	if _, ok := h.clients[c.ID()]; ok {
+		delete(h.clients, c.ID())
+		if c.IsLeaf() {
+			h.leaves--
+		}
+	}
 	h.mu.Unlock()
 }
 

@@ -31,7 +31,7 @@
 //
 // # Transports
 //
-// Three ways in, one engine: TCP (WithListen), websocket (WithWebsocket
+// Three ways in for clients, one engine: TCP (WithListen), websocket (WithWebsocket
 // for a listener of the broker's own, or WebsocketHandler to mount on the
 // application's HTTP server at any path, behind its TLS and middleware)
 // and in-process (InProcessConn, which nats.go uses through
@@ -61,6 +61,35 @@
 // Origins are checked only when WithSameOrigin or WithAllowedOrigins is
 // given; requests without an Origin header (non-browser clients) are
 // always accepted.
+//
+// # Authentication and authorization
+//
+// As in nats-server: users with plain or bcrypt passwords (WithUsers), a
+// token (WithToken), nkey users (the client signs the nonce of INFO),
+// operator mode with JWTs (WithTrustedOperators, WithResolverPreload),
+// accounts that isolate subjects (User.Account), per-user publish and
+// subscribe permissions with allow_responses, per-user allowed connection
+// types (STANDARD, WEBSOCKET, IN_PROCESS, LEAFNODE, LEAFNODE_WS, ...), a
+// no_auth_user (WithNoAuthUser; unlike nats-server it also works for a
+// user with a bcrypt password), and the websocket block's overrides. A
+// websocket client may authenticate with cookies of its upgrade request
+// (WithJWTCookie and friends), and an embedder may decide itself with
+// WithAuthenticator, which sees the upgrade's headers and cookies. Any
+// cookie-based login turns the same-origin check on unless an origin
+// policy is set or WithInsecureCookieAuth is given: a browser sends
+// cookies with any page's websocket. Rejected clients get -ERR
+// 'Authorization Violation' (websocket: then close 1008).
+//
+// # Leaf nodes
+//
+// The broker grows past one machine by joining a real NATS deployment as
+// a leaf node (WithLeafnodeRemote, over the hub's leafnode port or its
+// websocket port) and by accepting nats-server leaves
+// (WithLeafnodeListen, or /leafnode on the websocket port). Interest
+// crosses a link as LS+/LS- per subject and queue group, messages as
+// LMSG/HMSG, once per link; a queue group prefers a local member and
+// each message reaches one member in the whole topology. Only one local
+// account crosses a link. It does not cluster by itself.
 //
 // # Limits
 //

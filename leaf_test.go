@@ -51,6 +51,8 @@ func TestLeafOurs(t *testing.T) {
 	for _, ws := range []bool{false, true} {
 		t.Run(fmt.Sprintf("ws=%v", ws), func(t *testing.T) {
 			hub, leaf := leafPair(t, ws)
+			waitFor(t, 10*time.Second, func() bool { return hub.NumLeafNodes() == 1 && leaf.NumLeafNodes() == 1 }, "link up")
+			assert.Equal(t, 0, hub.NumClients())
 			hc := transportNamed("tcp").connect(t, hub)
 			lc := transportNamed("tcp").connect(t, leaf)
 

@@ -301,6 +301,7 @@ func (b *Broker) solicit(r *LeafnodeRemote, rawURL string) (*client.Client, erro
 		Connect:   connect,
 	})
 	b.clients[id] = c
+	b.leaves++
 	c.Start(&b.wg, nil, nil)
 	return c, nil
 }
