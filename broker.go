@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nkeys"
 
@@ -230,6 +232,9 @@ func (b *Broker) clientURLLocked() string {
 	if b.tcpLn == nil {
 		return ""
 	}
+	if b.opts.tls != nil {
+		return "tls://" + dialable(b.tcpLn.Addr())
+	}
 	return "nats://" + dialable(b.tcpLn.Addr())
 }
 
@@ -304,23 +309,79 @@ func (b *Broker) accept(conn net.Conn, meta transport.Meta) error {
 	if meta.Kind == transport.Leafnode || meta.Kind == transport.LeafnodeWS {
 		return b.acceptLeaf(id, conn, meta)
 	}
+	var nonce []byte
+	if b.auth.needsNonce() {
+		nonce = newNonce()
+	}
+	if meta.Kind == transport.Standard && b.opts.tls != nil {
+		// INFO goes out in plain text, then the TLS handshake, as
+		// nats-server: clients read tls_required and upgrade.
+		info := b.info(id, &meta, nonce)
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.upgradeTLS(id, conn, meta, nonce, info)
+		}()
+		return nil
+	}
+	b.startClientLocked(id, conn, meta, nonce, b.info(id, &meta, nonce), true)
+	return nil
+}
+
+// startClientLocked starts a client whose INFO is info (sent already when
+// !sendInfo) (b.mu held).
+func (b *Broker) startClientLocked(id uint64, conn net.Conn, meta transport.Meta, nonce, info []byte, sendInfo bool) {
 	cfg := &b.cfg
 	if meta.Kind == transport.Websocket {
 		cfg = &b.wsCfg
 	}
 	c := client.New(id, conn, meta, cfg, (*host)(b))
-	if b.auth.needsNonce() {
-		c.SetNonce(newNonce())
+	c.SetNonce(nonce)
+	if !sendInfo {
+		info = nil
 	}
-	info := b.info(c)
 	if max := b.opts.maxConnections; max > 0 && len(b.clients)-b.leaves >= max {
 		b.log.Info("maximum connections exceeded", "max", max, "remote", meta.RemoteAddr)
 		c.Reject(&b.wg, info, "maximum connections exceeded", transport.MaxConnectionsExceeded)
-		return nil
+		return
 	}
 	b.clients[id] = c
 	c.Start(&b.wg, info, b.auth.account(""))
-	return nil
+}
+
+// upgradeTLS sends INFO, runs the server side of the TLS handshake within
+// the TLS timeout, and starts the client over TLS.
+func (b *Broker) upgradeTLS(id uint64, conn net.Conn, meta transport.Meta, nonce, info []byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.opts.tlsTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-b.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	_ = conn.SetDeadline(time.Now().Add(b.opts.tlsTimeout))
+	if _, err := conn.Write(info); err != nil {
+		_ = conn.Close()
+		return
+	}
+	tc := tls.Server(conn, b.opts.tls)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		b.log.Debug("TLS handshake failed", "remote", addrString(meta.RemoteAddr), "err", err)
+		_ = conn.Close()
+		return
+	}
+	_ = conn.SetDeadline(time.Time{})
+	st := tc.ConnectionState()
+	meta.TLS = &st
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state != stateRunning {
+		_ = tc.Close()
+		return
+	}
+	b.startClientLocked(id, tc, meta, nonce, info, false)
 }
 
 // acceptLeaf starts an accepted leaf node link (b.mu held).
@@ -334,7 +395,7 @@ func (b *Broker) acceptLeaf(id uint64, conn net.Conn, meta transport.Meta) error
 }
 
 // info returns the INFO line for a new client.
-func (b *Broker) info(c *client.Client) []byte {
+func (b *Broker) info(id uint64, meta *transport.Meta, nonce []byte) []byte {
 	si := proto.ServerInfo{
 		ID:           b.id,
 		Name:         b.opts.serverName,
@@ -343,12 +404,17 @@ func (b *Broker) info(c *client.Client) []byte {
 		GoVersion:    runtime.Version(),
 		Headers:      true,
 		MaxPayload:   int32(b.opts.maxPayload),
-		ClientID:     c.ID(),
-		Nonce:        string(c.Nonce()),
-		AuthRequired: b.auth.required(c.Meta().Kind),
+		ClientID:     id,
+		Nonce:        string(nonce),
+		AuthRequired: b.auth.required(meta.Kind),
 	}
 	ln := b.tcpLn
-	if c.Meta().Kind == transport.Websocket {
+	if meta.Kind == transport.Standard && b.opts.tls != nil {
+		si.TLSRequired = true
+		si.TLSAvailable = true
+		si.TLSVerify = b.opts.tls.ClientAuth >= tls.VerifyClientCertIfGiven
+	}
+	if meta.Kind == transport.Websocket {
 		// Websocket clients are told about the websocket listener.
 		ln = b.wsLn
 		si.TLSRequired = b.opts.ws.tls != nil
@@ -360,7 +426,7 @@ func (b *Broker) info(c *client.Client) []byte {
 			si.Port = ta.Port
 		}
 	}
-	if ta, ok := c.Meta().RemoteAddr.(*net.TCPAddr); ok {
+	if ta, ok := meta.RemoteAddr.(*net.TCPAddr); ok {
 		si.ClientIP = ta.IP.String()
 	}
 	return proto.AppendInfo(nil, &si)

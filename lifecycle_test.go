@@ -180,3 +180,27 @@ func TestInProcessConnNeedsNoListener(t *testing.T) {
 	require.NoError(t, nc.Flush())
 	assert.Equal(t, 1, b.NumClients())
 }
+
+func TestTCPClientsOverTLS(t *testing.T) {
+	b := startBroker(t, broker.WithTLS(testTLS(t).server))
+	assert.True(t, strings.HasPrefix(b.ClientURL(), "tls://"), b.ClientURL())
+	nc, err := nats.Connect(b.ClientURL(), nats.Secure(testTLS(t).client), nats.NoReconnect())
+	require.NoError(t, err)
+	defer nc.Close()
+	assert.True(t, nc.TLSRequired())
+	s, err := nc.SubscribeSync("x")
+	require.NoError(t, err)
+	require.NoError(t, nc.Publish("x", []byte("secret")))
+	m, err := s.NextMsg(5 * time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "secret", string(m.Data))
+
+	// Plain text after INFO is refused: the handshake fails, nothing else
+	// happens, other clients carry on.
+	r := dialRaw(t, b)
+	info := readInfo(t, r)
+	assert.Equal(t, true, info["tls_required"])
+	r.send("CONNECT {}\r\nPING\r\n")
+	r.expectClosed()
+	require.NoError(t, nc.Flush())
+}

@@ -33,6 +33,9 @@ const (
 	// DefaultHandshakeTimeout bounds the websocket TLS handshake and the
 	// reading of the upgrade request: 2 s (nats-server has no bound).
 	DefaultHandshakeTimeout = 2 * time.Second
+	// DefaultTLSTimeout bounds the TLS handshake of a TCP client: 2 s, as
+	// nats-server.
+	DefaultTLSTimeout = 2 * time.Second
 	// DefaultAuthTimeout is how long a client has to send CONNECT when
 	// authentication is required: 2 s, as nats-server.
 	DefaultAuthTimeout = 2 * time.Second
@@ -61,6 +64,8 @@ type options struct {
 	pingInterval   time.Duration
 	pingMax        int
 	logger         *slog.Logger
+	tls            *tls.Config   // TCP clients; nil = plain text
+	tlsTimeout     time.Duration // TLS handshake of TCP clients
 
 	ws   wsOptions
 	auth authOptions
@@ -95,6 +100,7 @@ func defaultOptions() options {
 		writeDeadline:  DefaultWriteDeadline,
 		pingInterval:   DefaultPingInterval,
 		pingMax:        DefaultPingMax,
+		tlsTimeout:     DefaultTLSTimeout,
 		ws: wsOptions{
 			handshakeTimeout: DefaultHandshakeTimeout,
 		},
@@ -124,6 +130,35 @@ func WithListen(addr string) Option {
 	return optionFunc(func(o *options) {
 		checkHostPort(o, "WithListen", addr)
 		o.listen = addr
+	})
+}
+
+// WithTLS requires TLS from TCP clients, with a clone of cfg (which must
+// hold a certificate or a GetCertificate callback; set ClientAuth to
+// verify client certificates). As nats-server, INFO goes out in plain
+// text with tls_required, then the handshake runs; ClientURL becomes
+// tls://. Default: plain text.
+func WithTLS(cfg *tls.Config) Option {
+	return optionFunc(func(o *options) {
+		if cfg == nil {
+			o.problem("WithTLS(nil): config must not be nil")
+			return
+		}
+		if len(cfg.Certificates) == 0 && cfg.GetCertificate == nil && cfg.GetConfigForClient == nil {
+			o.problem("WithTLS: the config has no certificate")
+		}
+		o.tls = cfg.Clone()
+	})
+}
+
+// WithTLSTimeout bounds the TLS handshake of TCP clients. Default
+// DefaultTLSTimeout (2 s).
+func WithTLSTimeout(d time.Duration) Option {
+	return optionFunc(func(o *options) {
+		if d <= 0 {
+			o.problem("WithTLSTimeout(%v): must be positive", d)
+		}
+		o.tlsTimeout = d
 	})
 }
 

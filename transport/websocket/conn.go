@@ -47,7 +47,9 @@ const (
 
 // Conn is an upgraded websocket connection seen as a byte stream. It
 // implements net.Conn, transport.BuffersWriter, transport.Waker and
-// transport.ReasonCloser.
+// transport.ReasonCloser. A Conn returned by Dial is in client mode: the
+// frames it writes are masked (unless no-masking was negotiated) and the
+// frames it reads must not be (close 1002 "mask bit set").
 //
 // Concurrency contract: one goroutine calls Read; one goroutine (the
 // engine's write loop) calls Write, WriteBuffers and CloseWithReason;

@@ -94,9 +94,10 @@ func (c *Conn) Write(p []byte) (int, error) {
 // Browser clients get uncompressed data as frames of at most 4096 payload
 // bytes, each a complete message. With compression negotiated, data over
 // 64 bytes is deflated into one RSV1 message (fragmented into 4096-byte
-// frames for browsers other than Safari). bufs may be empty. It returns
-// the number of data bytes written, and ErrCloseSent for data after a
-// close frame.
+// frames for browsers other than Safari). In client mode each frame is
+// masked with a fresh key, in a copy: bufs are not modified. bufs may be
+// empty. It returns the number of data bytes written, and ErrCloseSent
+// for data after a close frame.
 func (c *Conn) WriteBuffers(bufs net.Buffers) (int64, error) {
 	ctrl, closing := c.takeControl()
 	var total int64
