@@ -27,9 +27,18 @@ func (addr) String() string  { return "in-process" }
 type half struct {
 	mu     sync.Mutex
 	cond   *sync.Cond
-	buf    []byte
+	buf    []byte // buf[r:] is unread; the array is reused once drained
+	r      int
 	closed bool // no more writes: reader gets io.EOF once drained
 }
+
+// keepCap is the largest buffer kept for reuse once drained, in bytes: a
+// busy pipe keeps its buffer (at most Limit plus one write) instead of
+// growing a new one after every drain.
+const keepCap = 2 * Limit
+
+// unread returns the number of buffered bytes.
+func (h *half) unread() int { return len(h.buf) - h.r }
 
 func newHalf() *half {
 	h := &half{}
@@ -61,7 +70,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	h := c.in
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for len(h.buf) == 0 {
+	for h.unread() == 0 {
 		if h.closed {
 			return 0, io.EOF
 		}
@@ -70,10 +79,14 @@ func (c *Conn) Read(p []byte) (int, error) {
 		}
 		h.cond.Wait()
 	}
-	n := copy(p, h.buf)
-	h.buf = h.buf[n:]
-	if len(h.buf) == 0 {
-		h.buf = h.buf[:0:0] // let a drained buffer go
+	n := copy(p, h.buf[h.r:])
+	h.r += n
+	if h.r == len(h.buf) {
+		h.r = 0
+		h.buf = h.buf[:0]
+		if cap(h.buf) > keepCap {
+			h.buf = nil
+		}
 	}
 	h.cond.Broadcast() // writers waiting for room
 	return n, nil
@@ -92,12 +105,17 @@ func (c *Conn) Write(p []byte) (int, error) {
 		if c.wd.expired() {
 			return n, os.ErrDeadlineExceeded
 		}
-		room := Limit - len(h.buf)
+		room := Limit - h.unread()
 		if room <= 0 {
 			h.cond.Wait()
 			continue
 		}
 		k := min(room, len(p))
+		if h.r > 0 && len(h.buf)+k > cap(h.buf) {
+			// Move the unread bytes to the front before growing.
+			n := copy(h.buf, h.buf[h.r:])
+			h.buf, h.r = h.buf[:n], 0
+		}
 		h.buf = append(h.buf, p[:k]...)
 		p = p[k:]
 		n += k
@@ -114,7 +132,7 @@ func (c *Conn) Close() error {
 			h.mu.Lock()
 			h.closed = true
 			if h == c.in {
-				h.buf = nil
+				h.buf, h.r = nil, 0
 			}
 			h.cond.Broadcast()
 			h.mu.Unlock()

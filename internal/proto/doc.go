@@ -9,4 +9,8 @@
 // a doc comment says otherwise. The package knows nothing about sockets,
 // websockets or subscriptions; the connection engine feeds it bytes and acts
 // on the operations it reports through a Handler.
+//
+// LeafParser and the AppendLS*/AppendLMsg* encoders do the same for the
+// leafnode protocol (LS+, LS-, LMSG, HMSG, INFO, CONNECT, PING, PONG, -ERR),
+// which both ends of a leafnode link speak.
 package proto

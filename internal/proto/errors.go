@@ -28,12 +28,14 @@ var (
 	// ErrMaxControlLine reports a control line longer than
 	// Parser.MaxControlLine bytes.
 	ErrMaxControlLine = errors.New("proto: maximum control line exceeded")
-	// ErrMaxPayload reports a PUB or HPUB whose declared total size is larger
-	// than Parser.MaxPayload bytes. It is returned before the payload is read.
+	// ErrMaxPayload reports a PUB or HPUB (LMSG or HMSG for LeafParser)
+	// whose declared total size is larger than the parser's MaxPayload
+	// bytes. It is returned before the payload is read.
 	ErrMaxPayload = errors.New("proto: maximum payload exceeded")
-	// ErrBadArgs reports malformed PUB, HPUB, SUB or UNSUB arguments (wrong
-	// number, non-numeric or over-long sizes, header size larger than the
-	// total size). nats-server sends no -ERR for these: it logs and closes
+	// ErrBadArgs reports malformed PUB, HPUB, SUB or UNSUB arguments (LS+,
+	// LS-, LMSG or HMSG for LeafParser): wrong number, non-numeric or
+	// over-long sizes, header size larger than the total size, a bad LMSG
+	// reply indicator. nats-server sends no -ERR for these: it logs and closes
 	// the connection. Errors of this kind are *ArgError values.
 	ErrBadArgs = errors.New("proto: invalid protocol arguments")
 	// ErrRemoteErr reports that the client sent -ERR. nats-server logs the
@@ -85,9 +87,9 @@ func newArgError(op, reason string, arg []byte) error {
 	return &ArgError{Op: op, Reason: reason, Arg: string(arg)}
 }
 
-// ClientErrText maps an error returned by Parser.Parse to the text of the
-// -ERR the client must receive before the connection is closed, as
-// nats-server does. ok is false when nats-server closes the connection
+// ClientErrText maps an error returned by Parser.Parse (or
+// LeafParser.Parse) to the text of the -ERR the client (or leafnode peer)
+// must receive before the connection is closed, as nats-server does. ok is false when nats-server closes the connection
 // without sending -ERR (bad arguments, a -ERR from the client, and any
 // error that did not come from the parser, such as a Handler's).
 func ClientErrText(err error) (text string, ok bool) {

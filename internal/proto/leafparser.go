@@ -380,7 +380,8 @@ func (p *LeafParser) splitArgs(line []byte, limit int) int {
 	return len(args)
 }
 
-// releaseArgs drops an oversized field scratch.
+// releaseArgs drops an oversized field scratch (only LMSG and HMSG can
+// grow it: LS+ and LS- stop splitting after a few fields).
 func (p *LeafParser) releaseArgs() {
 	if cap(p.args) > retainArgs {
 		p.args = nil
@@ -388,7 +389,6 @@ func (p *LeafParser) releaseArgs() {
 }
 
 func (p *LeafParser) processLSPlus(line []byte, h LeafHandler) error {
-	defer p.releaseArgs()
 	switch p.splitArgs(line, 3) {
 	case 1:
 		return h.ProcessLSPlus(p.args[0], nil, 0)
@@ -400,7 +400,6 @@ func (p *LeafParser) processLSPlus(line []byte, h LeafHandler) error {
 }
 
 func (p *LeafParser) processLSMinus(line []byte, h LeafHandler) error {
-	defer p.releaseArgs()
 	switch p.splitArgs(line, 2) {
 	case 1:
 		return h.ProcessLSMinus(p.args[0], nil)
