@@ -57,6 +57,8 @@ type fileConfig struct {
 
 	Websocket *wsConfig // nil: no websocket listener
 
+	Leafnodes *leafConfig // nil: no leafnodes block
+
 	// Warnings are accepted but questionable settings, each in the form
 	// "file:line: key: problem"; the command logs them at start.
 	Warnings []string
@@ -145,6 +147,9 @@ func (c *fileConfig) options() []broker.Option {
 	if ws := c.Websocket; ws != nil {
 		opts = append(opts, ws.options()...)
 	}
+	if lc := c.Leafnodes; lc != nil {
+		opts = append(opts, lc.options()...)
+	}
 	return opts
 }
 
@@ -213,6 +218,7 @@ type loader struct {
 	host     string
 	port     int
 	auth     authState
+	leaf     leafLoadState
 	errs     []*configError
 	warnings []*configError
 }
@@ -394,6 +400,8 @@ func (l *loader) top(e entry) {
 		}
 	case "websocket", "ws":
 		l.websocket(e)
+	case "leafnodes", "leaf":
+		l.leafnodes(e)
 	default:
 		if !l.topAuth(e) {
 			l.unsupported(e, "")
@@ -416,6 +424,7 @@ func (l *loader) finish() {
 	}
 	l.cfg.Listen = net.JoinHostPort(host, strconv.Itoa(port))
 	l.finishAuth()
+	l.finishLeaf()
 }
 
 // websocket handles the websocket block. As in nats-server, the listener

@@ -23,6 +23,11 @@
 // { user, password, nkey, permissions, allowed_connection_types } ] },
 // accounts { NAME { users [...] } }, no_auth_user, operator,
 // system_account, resolver (MEMORY only), resolver_preload.
+// Leaf nodes: the leafnodes (leaf) block: listen, host (net), port,
+// authorization { user, password, account, users [ { user, password,
+// account } ] }, reconnect_interval (reconnect, reconnect_delay), remotes
+// [ { url, urls, account (local), credentials (creds), tls { cert_file,
+// key_file, ca_file } (wss:// only), ws_compression, ws_no_masking } ].
 //
 // Logs go to stderr in slog's text format. debug enables level DEBUG,
 // trace level TRACE (slog.LevelDebug-4); logtime false leaves out the time.
