@@ -34,8 +34,8 @@ const leafDialTimeout = 2 * time.Second
 // supercluster) this broker joins as a leaf node. Interest and messages of
 // one local account cross the link.
 type LeafnodeRemote struct {
-	// URLs of the hub, tried in turn: nats-leaf:// (or nats://, tls://)
-	// for its leafnode port, ws:// or wss:// for its websocket port (the
+	// URLs of the hub, tried in turn: nats-leaf:// (or nats://) for its
+	// leafnode port (plain text: TLS there is not supported), ws:// or wss:// for its websocket port (the
 	// path gets "/leafnode" appended). Port defaults to 7422. All URLs
 	// must be websocket or none. User info in a URL is sent as the
 	// leaf's user and password.
@@ -128,6 +128,9 @@ func (o *options) validateLeaf() {
 			}
 			if isWSScheme(p.Scheme) {
 				ws++
+			}
+			if strings.EqualFold(p.Scheme, "tls") {
+				o.problem("WithLeafnodeRemote #%d: %q: TLS on leafnode TCP links is not supported, use a wss:// URL of the hub's websocket port", i+1, redactURL(u))
 			}
 		}
 		if ws > 0 && ws != len(r.URLs) {

@@ -39,7 +39,8 @@ const (
 type fileConfig struct {
 	Source string // the configuration file, "" for the dev defaults
 
-	Listen         string // host:port of the TCP client listener
+	Listen         string      // host:port of the TCP client listener
+	TLS            *tls.Config // TLS for TCP clients (tls block), nil: plain
 	ServerName     string
 	MaxPayload     int
 	MaxControlLine int
@@ -119,6 +120,9 @@ func loadConfig(path string) ([]broker.Option, *fileConfig, error) {
 // among them: the command adds it.
 func (c *fileConfig) options() []broker.Option {
 	opts := []broker.Option{broker.WithListen(c.Listen)}
+	if c.TLS != nil {
+		opts = append(opts, broker.WithTLS(c.TLS))
+	}
 	if c.ServerName != "" {
 		opts = append(opts, broker.WithServerName(c.ServerName))
 	}
@@ -398,6 +402,8 @@ func (l *loader) top(e entry) {
 		if d, ok := l.duration(e, true); ok {
 			c.PingInterval = d
 		}
+	case "tls":
+		c.TLS = l.tlsBlock(e)
 	case "websocket", "ws":
 		l.websocket(e)
 	case "leafnodes", "leaf":
@@ -539,7 +545,8 @@ func (l *loader) advertise(e entry, port int) string {
 	return net.JoinHostPort(strings.Trim(s, "[]"), strconv.Itoa(port))
 }
 
-// tlsBlock builds the TLS configuration of the websocket listener. Only
+// tlsBlock builds the TLS configuration of a listener (client port or
+// websocket). Only
 // cert_file and key_file are supported; relative paths are relative to the
 // working directory, as in nats-server.
 func (l *loader) tlsBlock(e entry) *tls.Config {

@@ -308,6 +308,14 @@ func TestParseConfigFile(t *testing.T) {
 			},
 		},
 		{
+			name: "top-level tls block for TCP clients",
+			conf: fmt.Sprintf("port: 4333\ntls { cert_file: %q, key_file: %q }", certFile, keyFile),
+			check: func(t *testing.T, c *fileConfig) {
+				require.NotNil(t, c.TLS)
+				assert.Len(t, c.TLS.Certificates, 1)
+			},
+		},
+		{
 			name: "tls block, no_tls ignored",
 			conf: fmt.Sprintf("ws { port: 9000, no_tls: true, tls { cert_file: %q, key_file: %q } }", certFile, keyFile),
 			check: func(t *testing.T, c *fileConfig) {
@@ -374,6 +382,7 @@ func TestParseConfigFileErrors(t *testing.T) {
 		{name: "unknown top-level key", conf: "port: 4222\ncluster { port: 6222 }", want: "2: cluster: unsupported configuration key"},
 		{name: "unknown websocket key", conf: "ws {\n port: 1\n foo: 1\n}", want: "3: ws.foo: unsupported configuration key"},
 		{name: "unsupported tls key", conf: "ws {\n port: 1\n tls {\n  ca_file: x\n }\n}", want: "4: ws.tls.ca_file: unsupported configuration key"},
+		{name: "top-level tls missing key_file", conf: fmt.Sprintf("tls {\n cert_file: %q\n}", certFile), want: "1: tls: missing 'key_file' in TLS configuration"},
 		{name: "tls missing key_file", conf: fmt.Sprintf("ws {\n port: 1\n tls { cert_file: %q }\n}", certFile), want: "3: ws.tls: missing 'key_file' in TLS configuration"},
 		{name: "tls missing cert_file", conf: fmt.Sprintf("ws {\n port: 1\n tls { key_file: %q }\n}", keyFile), want: "3: ws.tls: missing 'cert_file' in TLS configuration"},
 		{name: "tls unreadable files", conf: "ws {\n port: 1\n tls { cert_file: /nonexistent/c.pem, key_file: /nonexistent/k.pem }\n}", want: "3: ws.tls: error parsing X509 certificate/key pair"},

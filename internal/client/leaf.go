@@ -60,6 +60,7 @@ type leafInfo struct {
 	ConnectInfo   bool     `json:"connect_info"`
 	LeafnodeURLs  []string `json:"leafnode_urls"`
 	RemoteAccount string   `json:"remote_account"`
+	TLSRequired   bool     `json:"tls_required"`
 }
 
 // leafState is the link-specific state of a leaf node link.
@@ -120,6 +121,10 @@ func (h *leafHandler) ProcessInfo(arg []byte) error {
 		l.gotInfo = true
 		if info.ClientID == 0 || (len(info.LeafnodeURLs) == 0 && !info.InfoOnConnect) {
 			c.log.Warn("leafnode: attempted to connect to wrong port (not a leafnode listener)")
+			return &closeError{"", transport.ProtocolViolation}
+		}
+		if info.TLSRequired && c.meta.TLS == nil && c.meta.Kind == transport.Leafnode {
+			c.log.Error("leafnode: the hub requires TLS on its leafnode port, which this broker does not speak: use a wss:// URL of its websocket port")
 			return &closeError{"", transport.ProtocolViolation}
 		}
 		l.headers = info.Headers
