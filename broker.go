@@ -56,9 +56,12 @@ type Broker struct {
 	wsLn    net.Listener
 	leafSrv *tcp.Server
 	leafLn  net.Listener
-	closing chan struct{}  // closed when Shutdown or Close begins
-	wg      sync.WaitGroup // every goroutine the broker starts
-	done    chan struct{}  // closed when Shutdown/Close has finished
+	// ctx is cancelled when Shutdown or Close begins: it bounds every
+	// dial and handshake the broker runs itself.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the broker starts
+	done   chan struct{}  // closed when Shutdown/Close has finished
 
 	nextID atomic.Uint64
 }
@@ -99,7 +102,6 @@ func New(opts ...Option) (*Broker, error) {
 		id:      id,
 		clients: make(map[uint64]*client.Client),
 		done:    make(chan struct{}),
-		closing: make(chan struct{}),
 	}
 	if b.auth, err = newAuthenticator(&b.opts); err != nil {
 		return nil, err
@@ -107,6 +109,7 @@ func New(opts ...Option) (*Broker, error) {
 	if b.wsSrv, err = b.newWebsocketServer(); err != nil {
 		return nil, err
 	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.cfg = client.Config{
 		MaxPayload:     o.maxPayload,
 		MaxControlLine: o.maxControlLine,
@@ -352,15 +355,8 @@ func (b *Broker) startClientLocked(id uint64, conn net.Conn, meta transport.Meta
 // upgradeTLS sends INFO, runs the server side of the TLS handshake within
 // the TLS timeout, and starts the client over TLS.
 func (b *Broker) upgradeTLS(id uint64, conn net.Conn, meta transport.Meta, nonce, info []byte) {
-	ctx, cancel := context.WithTimeout(context.Background(), b.opts.tlsTimeout)
+	ctx, cancel := context.WithTimeout(b.ctx, b.opts.tlsTimeout)
 	defer cancel()
-	go func() {
-		select {
-		case <-b.closing:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	_ = conn.SetDeadline(time.Now().Add(b.opts.tlsTimeout))
 	if _, err := conn.Write(info); err != nil {
 		_ = conn.Close()
@@ -511,7 +507,7 @@ func (b *Broker) beginClose(abort bool) bool {
 		return false
 	}
 	b.state = stateClosing
-	close(b.closing)
+	b.cancel()
 	if b.tcpSrv != nil {
 		_ = b.tcpSrv.Close()
 	}

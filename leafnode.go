@@ -200,14 +200,14 @@ func (b *Broker) runRemote(r *LeafnodeRemote) {
 			select {
 			case <-c.Done():
 				log.Info("leafnode: link closed, reconnecting", "url", redactURL(u), "in", pause)
-			case <-b.closing:
+			case <-b.ctx.Done():
 				return
 			}
 		}
 		t := time.NewTimer(pause)
 		select {
 		case <-t.C:
-		case <-b.closing:
+		case <-b.ctx.Done():
 			t.Stop()
 			return
 		}
@@ -224,15 +224,8 @@ func (b *Broker) solicit(r *LeafnodeRemote, rawURL string) (*client.Client, erro
 	if u.Port() == "" {
 		addr = net.JoinHostPort(u.Hostname(), "7422")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), leafDialTimeout)
+	ctx, cancel := context.WithTimeout(b.ctx, leafDialTimeout)
 	defer cancel()
-	go func() {
-		select {
-		case <-b.closing:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	var conn net.Conn
 	meta := transport.Meta{Kind: transport.Leafnode}
 	if isWSScheme(u.Scheme) {
