@@ -2,7 +2,6 @@ package broker
 
 import (
 	"crypto/tls"
-	"fmt"
 	"net"
 	"net/http"
 	"slices"
@@ -366,5 +365,3 @@ func (p *Permissions) internal() *client.Permissions {
 func connectionTypeAllowed(allowed []string, kind string) bool {
 	return len(allowed) == 0 || slices.Contains(allowed, kind)
 }
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
