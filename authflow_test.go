@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -334,4 +335,20 @@ func TestJWTLimitsAndExpiry(t *testing.T) {
 		waitFor(t, 5*time.Second, func() bool { return len(errs()) > 0 }, "expiry error")
 		assert.Contains(t, strings.ToLower(errs()[0]), "authentication expired")
 	})
+}
+
+func TestWebsocketInfo(t *testing.T) {
+	b := startBroker(t, append(plainWS(t), broker.WithWebsocketAdvertise("ws.example.com:443"))...)
+	w, err := dialWS(t, b.WebsocketURL(), nil)
+	require.NoError(t, err)
+	info := w.info()
+	port := b.WebsocketURL()[strings.LastIndex(b.WebsocketURL(), ":")+1:]
+	assert.Equal(t, port, fmt.Sprint(info["port"]), "INFO describes the websocket listener")
+	assert.Equal(t, []any{"ws.example.com:443"}, info["connect_urls"])
+	assert.NotContains(t, info, "tls_required")
+
+	plain := startBroker(t, plainWS(t)...)
+	w, err = dialWS(t, plain.WebsocketURL(), nil)
+	require.NoError(t, err)
+	assert.NotContains(t, w.info(), "connect_urls", "no connect_urls without advertise")
 }

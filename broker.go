@@ -411,10 +411,15 @@ func (b *Broker) info(id uint64, meta *transport.Meta, nonce []byte) []byte {
 		si.TLSVerify = b.opts.tls.ClientAuth >= tls.VerifyClientCertIfGiven
 	}
 	if meta.Kind == transport.Websocket {
-		// Websocket clients are told about the websocket listener.
+		// Websocket clients are told about the websocket listener, and
+		// get connect_urls only when an advertise address is set (a
+		// standalone nats-server sends none).
 		ln = b.wsLn
 		si.TLSRequired = b.opts.ws.tls != nil
 		si.TLSAvailable = si.TLSRequired
+		if b.opts.ws.advertise != "" {
+			si.ConnectURLs = []string{b.opts.ws.advertise}
+		}
 	}
 	if ln != nil {
 		if ta, ok := ln.Addr().(*net.TCPAddr); ok {
