@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -124,4 +125,63 @@ func TestLeafOurs(t *testing.T) {
 			}, "fast no responders after unsubscribe")
 		})
 	}
+}
+
+// A leaf bound to a user with permissions: what it sends and receives is
+// bounded by them, and the link stays up.
+func TestLeafUserPermissions(t *testing.T) {
+	hub := startBroker(t, broker.WithLeafnodeListen("127.0.0.1:0"), broker.WithLeafnodeUsers(broker.User{
+		Name: "edge", Password: "p", Permissions: &broker.Permissions{
+			Publish:   &broker.SubjectPermission{Allow: []string{"up.>"}},
+			Subscribe: &broker.SubjectPermission{Allow: []string{"down.>"}},
+		},
+	}), debugLogger())
+	url := strings.Replace(hub.LeafnodeURL(), "nats-leaf://", "nats-leaf://edge:p@", 1)
+	leaf := startBroker(t, broker.WithLeafnodeRemote(broker.LeafnodeRemote{URLs: []string{url}}), debugLogger())
+	waitFor(t, 10*time.Second, func() bool { return hub.NumLeafNodes() == 1 }, "link up")
+	hc := transportNamed("tcp").connect(t, hub)
+	lc := transportNamed("tcp").connect(t, leaf)
+
+	up, err := hc.SubscribeSync("up.>")
+	require.NoError(t, err)
+	secretUp, err := hc.SubscribeSync("secret.>")
+	require.NoError(t, err)
+	require.NoError(t, hc.Flush())
+	down, err := lc.SubscribeSync("down.x")
+	require.NoError(t, err)
+	all, err := lc.SubscribeSync(">")
+	require.NoError(t, err)
+	require.NoError(t, lc.Flush())
+
+	// Allowed both ways.
+	waitFor(t, 10*time.Second, func() bool {
+		require.NoError(t, lc.Publish("up.1", nil))
+		_, err := up.NextMsg(100 * time.Millisecond)
+		return err == nil
+	}, "leaf -> hub on up.>")
+	waitFor(t, 10*time.Second, func() bool {
+		require.NoError(t, hc.Publish("down.x", nil))
+		_, err := down.NextMsg(100 * time.Millisecond)
+		return err == nil
+	}, "hub -> leaf on down.x")
+	// Not allowed: nothing crosses, the link stays.
+	require.NoError(t, lc.Publish("secret.1", []byte("no")))
+	require.NoError(t, hc.Publish("secret.2", []byte("no")))
+	require.NoError(t, lc.Flush())
+	require.NoError(t, hc.Flush())
+	for {
+		m, err := secretUp.NextMsg(200 * time.Millisecond)
+		if err != nil {
+			break
+		}
+		assert.NotEqual(t, "secret.1", m.Subject, "leaf published outside its permission")
+	}
+	for {
+		m, err := all.NextMsg(200 * time.Millisecond)
+		if err != nil {
+			break
+		}
+		assert.NotEqual(t, "secret.2", m.Subject, "leaf received outside its permission")
+	}
+	assert.Equal(t, 1, hub.NumLeafNodes(), "link dropped")
 }

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wsbroker/broker/internal/proto"
+	"github.com/wsbroker/broker/internal/sublist"
 	"github.com/wsbroker/broker/transport"
 )
 
@@ -48,6 +50,10 @@ type LeafConnect struct {
 // connectInfoWait is how long a leaf waits for the hub's answer to its
 // CONNECT when the hub announced one (info_on_connect), as nats-server.
 const connectInfoWait = 2 * time.Second
+
+// ldsPrefix starts loop detection subjects, which permissions never
+// filter.
+var ldsPrefix = []byte("$LDS.")
 
 // leafInfo is what a leaf reads of its hub's INFO.
 type leafInfo struct {
@@ -244,6 +250,16 @@ func (h *leafHandler) ProcessLSPlus(subject, queue []byte, weight int) error {
 		c.log.Warn("leafnode: " + text)
 		return &closeError{text, transport.ProtocolViolation}
 	}
+	if c.perms != nil && !bytes.HasPrefix(subject, ldsPrefix) &&
+		sublist.IsValidPublishSubject(string(subject)) && !c.perms.canSubscribe(subject, string(queue)) {
+		// The leaf user's subscribe permission bounds what the leaf may
+		// receive; wildcard interest is filtered per message instead.
+		// nats-server closes the link here; a leaf that does not filter
+		// its own interest would then never stay up, so the interest is
+		// ignored instead.
+		c.log.Debug("leafnode: interest outside the subscribe permission ignored", "subject", string(subject))
+		return nil
+	}
 	k := interestKey{string(subject), string(queue)}
 	if s := c.leaf.subs[k]; s != nil {
 		if k.queue != "" {
@@ -294,6 +310,12 @@ func (h *leafHandler) ProcessLMsg(subject, reply []byte, queues [][]byte, hdrLen
 		return err
 	}
 	c := h.c()
+	if c.perms != nil && !c.perms.canPublish(subject) {
+		// The leaf user's publish permission bounds what the leaf sends:
+		// the message is dropped (nats-server closes the link).
+		c.log.Debug("leafnode: message outside the publish permission dropped", "subject", string(subject))
+		return nil
+	}
 	c.route(c.acc.Load(), subject, reply, hdrLen, msg, queues, true)
 	return nil
 }

@@ -152,6 +152,10 @@ func queueBytes(s *subscription) []byte {
 // deliverLink copies one message into the output of a leaf node link as
 // LMSG (or HMSG when the link takes headers).
 func (c *Client) deliverLink(link *Client, subject, reply []byte, queues [][]byte, hdrLen int, msg []byte) bool {
+	if link.perms != nil && !link.perms.canSubscribe(subject, "") {
+		// Not for this leaf's user (its interest was a wildcard).
+		return false
+	}
 	if hdrLen >= 0 && !link.leaf.headers {
 		msg = msg[hdrLen:]
 		hdrLen = -1
