@@ -16,6 +16,20 @@
 // mounted as an http.Handler on any mux and path (Server.ServeHTTP). In both
 // cases upgraded connections are tracked and closed with status 1001
 // "Server Shutdown" by Server.Shutdown if the engine has not closed them.
+//
+// # Design note: no ws.Upgrader
+//
+// DESIGN.md planned gobwas's zero-copy ws.Upgrader for listener mode. Its
+// built-in checks cannot give nats-server's behaviour byte for byte: it
+// rejects "Sec-WebSocket-Version: 13, 8" and "Upgrade: websocket, x"
+// (nats-server accepts both), checks headers in arrival order rather than
+// nats-server's order, writes its own response bodies, and its pooled
+// reader can drop bytes a client sends early. Listener mode therefore reads
+// the request with http.ReadRequest over a reader capped at
+// Config.MaxHeaderBytes, under Config.HandshakeTimeout; both modes share
+// one check function and write the 101 and error responses themselves.
+// The cost is a few allocations per handshake, none per frame. gobwas is
+// used for unmasking (ws.Cipher) and on the client side of tests.
 package websocket
 
 import (
