@@ -320,11 +320,9 @@ func (b *Broker) accept(conn net.Conn, meta transport.Meta) error {
 		// INFO goes out in plain text, then the TLS handshake, as
 		// nats-server: clients read tls_required and upgrade.
 		info := b.info(id, &meta, nonce)
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
-			b.upgradeTLS(id, conn, meta, nonce, info)
-		}()
+		b.upgradeTLSLocked(conn, meta, b.opts.tls, info, func(tc net.Conn, meta transport.Meta) {
+			b.startClientLocked(id, tc, meta, nonce, info, false)
+		})
 		return nil
 	}
 	b.startClientLocked(id, conn, meta, nonce, b.info(id, &meta, nonce), true)
@@ -352,41 +350,59 @@ func (b *Broker) startClientLocked(id uint64, conn net.Conn, meta transport.Meta
 	c.Start(&b.wg, info, b.auth.account(""))
 }
 
-// upgradeTLS sends INFO, runs the server side of the TLS handshake within
-// the TLS timeout, and starts the client over TLS.
-func (b *Broker) upgradeTLS(id uint64, conn net.Conn, meta transport.Meta, nonce, info []byte) {
-	ctx, cancel := context.WithTimeout(b.ctx, b.opts.tlsTimeout)
-	defer cancel()
-	_ = conn.SetDeadline(time.Now().Add(b.opts.tlsTimeout))
-	if _, err := conn.Write(info); err != nil {
-		_ = conn.Close()
-		return
-	}
-	tc := tls.Server(conn, b.opts.tls)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		b.log.Debug("TLS handshake failed", "remote", addrString(meta.RemoteAddr), "err", err)
-		_ = conn.Close()
-		return
-	}
-	_ = conn.SetDeadline(time.Time{})
-	st := tc.ConnectionState()
-	meta.TLS = &st
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.state != stateRunning {
-		_ = tc.Close()
-		return
-	}
-	b.startClientLocked(id, tc, meta, nonce, info, false)
+// upgradeTLSLocked sends info in plain text, then runs the server side of
+// the TLS handshake within the TLS timeout on a goroutine of its own, and
+// calls start (with b.mu held) with the TLS connection (b.mu held).
+func (b *Broker) upgradeTLSLocked(conn net.Conn, meta transport.Meta, cfg *tls.Config, info []byte, start func(net.Conn, transport.Meta)) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		ctx, cancel := context.WithTimeout(b.ctx, b.opts.tlsTimeout)
+		defer cancel()
+		_ = conn.SetDeadline(time.Now().Add(b.opts.tlsTimeout))
+		if _, err := conn.Write(info); err != nil {
+			_ = conn.Close()
+			return
+		}
+		tc := tls.Server(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			b.log.Debug("TLS handshake failed", "kind", meta.Kind.String(), "remote", addrString(meta.RemoteAddr), "err", err)
+			_ = conn.Close()
+			return
+		}
+		_ = conn.SetDeadline(time.Time{})
+		st := tc.ConnectionState()
+		meta.TLS = &st
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.state != stateRunning {
+			_ = tc.Close()
+			return
+		}
+		start(tc, meta)
+	}()
 }
 
-// acceptLeaf starts an accepted leaf node link (b.mu held).
+// acceptLeaf starts an accepted leaf node link (b.mu held). With
+// WithLeafnodeTLS a TCP leaf gets INFO in plain text, then TLS.
 func (b *Broker) acceptLeaf(id uint64, conn net.Conn, meta transport.Meta) error {
-	c := client.NewLeaf(id, conn, meta, &b.cfg, (*host)(b), client.LeafOptions{})
-	c.SetNonce(newNonce())
-	b.clients[id] = c
-	b.leaves++
-	c.Start(&b.wg, b.leafHubInfo(c), nil)
+	nonce := newNonce()
+	useTLS := meta.Kind == transport.Leafnode && b.opts.leaf.tls != nil
+	info := b.leafHubInfo(id, nonce, useTLS)
+	start := func(conn net.Conn, meta transport.Meta, info []byte) {
+		c := client.NewLeaf(id, conn, meta, &b.cfg, (*host)(b), client.LeafOptions{})
+		c.SetNonce(nonce)
+		b.clients[id] = c
+		b.leaves++
+		c.Start(&b.wg, info, nil)
+	}
+	if useTLS {
+		b.upgradeTLSLocked(conn, meta, b.opts.leaf.tls, info, func(tc net.Conn, meta transport.Meta) {
+			start(tc, meta, nil)
+		})
+		return nil
+	}
+	start(conn, meta, info)
 	return nil
 }
 

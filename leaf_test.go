@@ -185,3 +185,30 @@ func TestLeafUserPermissions(t *testing.T) {
 	}
 	assert.Equal(t, 1, hub.NumLeafNodes(), "link dropped")
 }
+
+// TLS on a leafnode TCP link: INFO in plain text, then TLS, both ways ours.
+func TestLeafTLS(t *testing.T) {
+	hub := startBroker(t, broker.WithLeafnodeListen("127.0.0.1:0"), broker.WithLeafnodeTLS(testTLS(t).server), debugLogger())
+	leaf := startBroker(t, broker.WithLeafnodeRemote(broker.LeafnodeRemote{
+		URLs: []string{hub.LeafnodeURL()}, TLS: testTLS(t).client,
+	}), debugLogger())
+	waitFor(t, 10*time.Second, func() bool { return hub.NumLeafNodes() == 1 && leaf.NumLeafNodes() == 1 }, "TLS link up")
+	hc := transportNamed("tcp").connect(t, hub)
+	lc := transportNamed("tcp").connect(t, leaf)
+	_, err := hc.Subscribe("svc", func(m *nats.Msg) { _ = m.Respond([]byte("over tls")) })
+	require.NoError(t, err)
+	require.NoError(t, hc.Flush())
+	waitInterest(t, lc, "svc")
+
+	// A leaf without the CA cannot link; the hub stays up for others.
+	bad := startBroker(t, broker.WithLeafnodeRemote(broker.LeafnodeRemote{
+		URLs: []string{hub.LeafnodeURL()}, ReconnectInterval: 20 * time.Millisecond,
+	}))
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		require.Zero(t, bad.NumLeafNodes(), "linked without trusting the hub's certificate")
+	}
+	resp, err := lc.Request("svc", nil, 5*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "over tls", string(resp.Data))
+	assert.Equal(t, 1, hub.NumLeafNodes())
+}

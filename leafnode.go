@@ -1,11 +1,14 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/url"
@@ -34,8 +37,9 @@ const leafDialTimeout = 2 * time.Second
 // supercluster) this broker joins as a leaf node. Interest and messages of
 // one local account cross the link.
 type LeafnodeRemote struct {
-	// URLs of the hub, tried in turn: nats-leaf:// (or nats://) for its
-	// leafnode port (plain text: TLS there is not supported), ws:// or wss:// for its websocket port (the
+	// URLs of the hub, tried in turn: nats-leaf:// (or nats://, tls://)
+	// for its leafnode port (TLS when TLS is set, the URL is tls://, or
+	// the hub's INFO requires it), ws:// or wss:// for its websocket port (the
 	// path gets "/leafnode" appended). Port defaults to 7422. All URLs
 	// must be websocket or none. User info in a URL is sent as the
 	// leaf's user and password.
@@ -46,7 +50,9 @@ type LeafnodeRemote struct {
 	// Credentials is the path of a .creds file (user JWT and nkey seed):
 	// the leaf signs the hub's nonce with it. Read at every attempt.
 	Credentials string
-	// TLS configures wss:// (a clone is used). Default: system roots.
+	// TLS configures TLS for wss:// and for the leafnode port (a clone
+	// is used; ServerName defaults to the URL's host). Default: system
+	// roots.
 	TLS *tls.Config
 	// WSCompression offers permessage-deflate on websocket URLs.
 	WSCompression bool
@@ -61,10 +67,11 @@ type LeafnodeRemote struct {
 // leafOptions is the leafnodes block.
 type leafOptions struct {
 	remotes  []LeafnodeRemote
-	listen   string // host:port of the leafnode listener, "" = none
-	users    []User // leafnodes authorization users (bind their Account)
-	account  string // account of leaves when no authentication applies
-	acceptWS bool   // accept leaves on the websocket port (/leafnode)
+	listen   string      // host:port of the leafnode listener, "" = none
+	users    []User      // leafnodes authorization users (bind their Account)
+	account  string      // account of leaves when no authentication applies
+	acceptWS bool        // accept leaves on the websocket port (/leafnode)
+	tls      *tls.Config // TLS on the leafnode listener
 }
 
 // WithLeafnodeRemote joins the NATS deployment at r as a leaf node: local
@@ -90,6 +97,23 @@ func WithLeafnodeListen(addr string) Option {
 		checkHostPort(o, "WithLeafnodeListen", addr)
 		o.leaf.listen = addr
 		o.leaf.acceptWS = true
+	})
+}
+
+// WithLeafnodeTLS requires TLS from leaves on the leafnode listener, with
+// a clone of cfg: as nats-server, INFO goes out in plain text with
+// tls_required, then the handshake runs (bounded by WithTLSTimeout).
+// Leaves over websocket use the websocket listener's TLS. Default: plain.
+func WithLeafnodeTLS(cfg *tls.Config) Option {
+	return optionFunc(func(o *options) {
+		if cfg == nil {
+			o.problem("WithLeafnodeTLS(nil): config must not be nil")
+			return
+		}
+		if len(cfg.Certificates) == 0 && cfg.GetCertificate == nil && cfg.GetConfigForClient == nil {
+			o.problem("WithLeafnodeTLS: the config has no certificate")
+		}
+		o.leaf.tls = cfg.Clone()
 	})
 }
 
@@ -128,9 +152,6 @@ func (o *options) validateLeaf() {
 			}
 			if isWSScheme(p.Scheme) {
 				ws++
-			}
-			if strings.EqualFold(p.Scheme, "tls") {
-				o.problem("WithLeafnodeRemote #%d: %q: TLS on leafnode TCP links is not supported, use a wss:// URL of the hub's websocket port", i+1, redactURL(u))
 			}
 		}
 		if ws > 0 && ws != len(r.URLs) {
@@ -227,6 +248,7 @@ func (b *Broker) solicit(r *LeafnodeRemote, rawURL string) (*client.Client, erro
 	ctx, cancel := context.WithTimeout(b.ctx, leafDialTimeout)
 	defer cancel()
 	var conn net.Conn
+	var firstInfo []byte
 	meta := transport.Meta{Kind: transport.Leafnode}
 	if isWSScheme(u.Scheme) {
 		wu := *u
@@ -248,6 +270,13 @@ func (b *Broker) solicit(r *LeafnodeRemote, rawURL string) (*client.Client, erro
 		var d net.Dialer
 		if conn, err = d.DialContext(ctx, "tcp", addr); err != nil {
 			return nil, err
+		}
+		if firstInfo, conn, err = hubHandshake(ctx, conn, u, r.TLS); err != nil {
+			return nil, err
+		}
+		if tc, ok := conn.(*tls.Conn); ok {
+			st := tc.ConnectionState()
+			meta.TLS = &st
 		}
 	}
 	meta.RemoteAddr = conn.RemoteAddr()
@@ -295,11 +324,75 @@ func (b *Broker) solicit(r *LeafnodeRemote, rawURL string) (*client.Client, erro
 		Solicited: true,
 		Account:   acc,
 		Connect:   connect,
+		FirstInfo: firstInfo,
 	})
 	b.clients[id] = c
 	b.leaves++
 	c.Start(&b.wg, nil, nil)
 	return c, nil
+}
+
+// maxHubInfo bounds the hub's first INFO line, in bytes.
+const maxHubInfo = 64 << 10
+
+// hubHandshake reads the hub's first INFO line on a TCP leaf link and, if
+// the hub requires TLS (or the URL is tls://, or tlsConf is set), runs
+// the client side of the TLS handshake: INFO travels in plain text first,
+// as nats-server does. It returns the INFO line and the connection to
+// use.
+func hubHandshake(ctx context.Context, conn net.Conn, u *url.URL, tlsConf *tls.Config) ([]byte, net.Conn, error) {
+	deadline, _ := ctx.Deadline()
+	_ = conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
+	defer stop()
+	line := make([]byte, 0, 1024)
+	var one [1]byte
+	for {
+		if _, err := io.ReadFull(conn, one[:]); err != nil {
+			_ = conn.Close()
+			return nil, nil, fmt.Errorf("reading the hub's INFO: %w", err)
+		}
+		line = append(line, one[0])
+		if one[0] == '\n' {
+			break
+		}
+		if len(line) > maxHubInfo {
+			_ = conn.Close()
+			return nil, nil, errors.New("the hub's INFO is too long")
+		}
+	}
+	if len(line) < 5 || !strings.EqualFold(string(line[:5]), "INFO ") {
+		_ = conn.Close()
+		return nil, nil, fmt.Errorf("not a leafnode port: first line %q", truncate(line, 40))
+	}
+	var hi struct {
+		TLSRequired bool `json:"tls_required"`
+	}
+	_ = json.Unmarshal(bytes.TrimSpace(line[5:]), &hi)
+	if hi.TLSRequired || tlsConf != nil || strings.EqualFold(u.Scheme, "tls") {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+		if tlsConf != nil {
+			cfg = tlsConf.Clone()
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = u.Hostname()
+		}
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = conn.Close()
+			return nil, nil, fmt.Errorf("TLS handshake with the hub: %w", err)
+		}
+		conn = tc
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return line, conn, nil
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
 }
 
 // signWithCreds reads a .creds file and signs nonce with its seed.
@@ -352,6 +445,7 @@ type leafInfo struct {
 	Port          int      `json:"port"`
 	Headers       bool     `json:"headers"`
 	AuthRequired  bool     `json:"auth_required,omitempty"`
+	TLSRequired   bool     `json:"tls_required,omitempty"`
 	MaxPayload    int      `json:"max_payload"`
 	ClientID      uint64   `json:"client_id"`
 	Nonce         string   `json:"nonce,omitempty"`
@@ -362,13 +456,14 @@ type leafInfo struct {
 }
 
 // leafHubInfo returns the INFO for an accepted leaf (b.mu held).
-func (b *Broker) leafHubInfo(c *client.Client) []byte {
-	li := b.baseLeafInfo(c)
+func (b *Broker) leafHubInfo(id uint64, nonce []byte, tlsRequired bool) []byte {
+	li := b.baseLeafInfo(id, nonce)
 	li.InfoOnConnect = true
+	li.TLSRequired = tlsRequired
 	return appendJSONLine("INFO ", li)
 }
 
-func (b *Broker) baseLeafInfo(c *client.Client) *leafInfo {
+func (b *Broker) baseLeafInfo(id uint64, nonce []byte) *leafInfo {
 	li := &leafInfo{
 		ID:           b.id,
 		Name:         b.opts.serverName,
@@ -378,8 +473,8 @@ func (b *Broker) baseLeafInfo(c *client.Client) *leafInfo {
 		Headers:      true,
 		AuthRequired: true,
 		MaxPayload:   b.opts.maxPayload,
-		ClientID:     c.ID(),
-		Nonce:        string(c.Nonce()),
+		ClientID:     id,
+		Nonce:        string(nonce),
 	}
 	if b.leafLn != nil {
 		if ta, ok := b.leafLn.Addr().(*net.TCPAddr); ok {
@@ -403,7 +498,7 @@ func appendJSONLine(op string, v any) []byte {
 func (h *host) LeafConnectInfo(c *client.Client) []byte {
 	b := (*Broker)(h)
 	b.mu.Lock()
-	li := b.baseLeafInfo(c)
+	li := b.baseLeafInfo(c.ID(), c.Nonce())
 	b.mu.Unlock()
 	li.ConnectInfo = true
 	if acc := c.Account(); acc != nil {

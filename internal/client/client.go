@@ -281,6 +281,17 @@ func (c *Client) signal() {
 
 func (c *Client) readLoop() {
 	buf := make([]byte, readBufSize)
+	if c.leaf != nil && len(c.leaf.opts.FirstInfo) > 0 {
+		err := c.leaf.parser.Parse(c.leaf.opts.FirstInfo, (*leafHandler)(c))
+		c.flushReceivers()
+		if err != nil {
+			c.protocolError(err)
+			c.drain(buf)
+			close(c.readDone)
+			c.teardown()
+			return
+		}
+	}
 	for {
 		n, err := c.conn.Read(buf)
 		if n > 0 {

@@ -24,6 +24,9 @@ type LeafOptions struct {
 	// Connect returns the CONNECT line the soliciting side sends, given
 	// the nonce of the hub's INFO (to sign).
 	Connect func(nonce string) ([]byte, error)
+	// FirstInfo is the hub's INFO line when the caller already read it
+	// (to decide on TLS); it is processed before anything is read.
+	FirstInfo []byte
 }
 
 // LeafConnect is the CONNECT a leaf sends to its hub.
