@@ -436,23 +436,25 @@ func redactURLs(urls []string) string {
 
 // leafInfo is the INFO a hub sends a leaf (nats-ws-spec/leafnode-spec §3.1).
 type leafInfo struct {
-	ID            string   `json:"server_id"`
-	Name          string   `json:"server_name"`
-	Version       string   `json:"version"`
-	Proto         int      `json:"proto"`
-	GoVersion     string   `json:"go"`
-	Host          string   `json:"host"`
-	Port          int      `json:"port"`
-	Headers       bool     `json:"headers"`
-	AuthRequired  bool     `json:"auth_required,omitempty"`
-	TLSRequired   bool     `json:"tls_required,omitempty"`
-	MaxPayload    int      `json:"max_payload"`
-	ClientID      uint64   `json:"client_id"`
-	Nonce         string   `json:"nonce,omitempty"`
-	InfoOnConnect bool     `json:"info_on_connect,omitempty"`
-	ConnectInfo   bool     `json:"connect_info,omitempty"`
-	RemoteAccount string   `json:"remote_account,omitempty"`
-	LeafnodeURLs  []string `json:"leafnode_urls,omitempty"`
+	ID            string                    `json:"server_id"`
+	Name          string                    `json:"server_name"`
+	Version       string                    `json:"version"`
+	Proto         int                       `json:"proto"`
+	GoVersion     string                    `json:"go"`
+	Host          string                    `json:"host"`
+	Port          int                       `json:"port"`
+	Headers       bool                      `json:"headers"`
+	AuthRequired  bool                      `json:"auth_required,omitempty"`
+	TLSRequired   bool                      `json:"tls_required,omitempty"`
+	MaxPayload    int                       `json:"max_payload"`
+	ClientID      uint64                    `json:"client_id"`
+	Nonce         string                    `json:"nonce,omitempty"`
+	InfoOnConnect bool                      `json:"info_on_connect,omitempty"`
+	ConnectInfo   bool                      `json:"connect_info,omitempty"`
+	RemoteAccount string                    `json:"remote_account,omitempty"`
+	LeafnodeURLs  []string                  `json:"leafnode_urls,omitempty"`
+	Import        *client.SubjectPermission `json:"import,omitempty"`
+	Export        *client.SubjectPermission `json:"export,omitempty"`
 }
 
 // leafHubInfo returns the INFO for an accepted leaf (b.mu held).
@@ -503,6 +505,11 @@ func (h *host) LeafConnectInfo(c *client.Client) []byte {
 	li.ConnectInfo = true
 	if acc := c.Account(); acc != nil {
 		li.RemoteAccount = acc.Name
+	}
+	if p := c.Permissions(); p != nil {
+		// The leaf user's permissions, as the hub enforces them: what the
+		// leaf may send (export) and receive (import).
+		li.Export, li.Import = p.Publish, p.Subscribe
 	}
 	return appendJSONLine("INFO ", li)
 }

@@ -1,5 +1,5 @@
 // The leafnodes block of a configuration file: accepting leaf nodes
-// (listen, authorization) and joining NATS deployments as a leaf node
+// (listen, authorization, tls) and joining NATS deployments as a leaf node
 // (remotes). Semantics and error texts are nats-server's where it has them
 // (leafnode-spec §8, §9); every leafnodes key wsbroker does not implement
 // is an error, so that a file never means more than the broker does.
@@ -28,6 +28,9 @@ type leafConfig struct {
 	Listen  string        // host:port of the leafnode listener; "" = no listener
 	Users   []broker.User // authorization: the single user or the users array
 	Account string        // authorization.account
+	// TLS is the tls block: TLS required from leaves on the leafnode port
+	// (INFO in plain text, then the handshake, as nats-server); nil: plain.
+	TLS     *tls.Config
 	Remotes []broker.LeafnodeRemote
 	// Reconnect is reconnect_interval, applied to every remote; 0 is the
 	// broker default (1 s).
@@ -51,7 +54,6 @@ var (
 		"advertise":                 "wsbroker does not send URL gossip; leaves dial the URLs they are configured with",
 		"leafnode_advertise":        "wsbroker does not send URL gossip; leaves dial the URLs they are configured with",
 		"no_advertise":              "wsbroker does not send URL gossip",
-		"tls":                       "TLS on the leafnode port is not supported; accept encrypted leaves on the websocket port (websocket { tls {} })",
 		"compression":               "S2 compression is not supported; links run uncompressed",
 		"min_version":               "",
 		"minimum_version":           "",
@@ -100,6 +102,9 @@ func (c *leafConfig) options() []broker.Option {
 		if c.Account != "" {
 			opts = append(opts, broker.WithLeafnodeAccount(c.Account))
 		}
+		if c.TLS != nil {
+			opts = append(opts, broker.WithLeafnodeTLS(c.TLS))
+		}
 	}
 	for _, r := range c.Remotes {
 		if r.ReconnectInterval == 0 {
@@ -112,7 +117,9 @@ func (c *leafConfig) options() []broker.Option {
 
 // leafnodes handles the leafnodes block. As in nats-server, leaves are
 // accepted only if a non-zero port is set (-1 picks a free one), on the
-// leafnode port and then also on the websocket port (path /leafnode).
+// leafnode port and then also on the websocket port (path /leafnode). The
+// tls block (cert_file and key_file, as the top-level tls) applies to the
+// leafnode port; leaves over websocket use the websocket block's TLS.
 func (l *loader) leafnodes(e entry) {
 	m, ok := e.v.(map[string]any)
 	if !ok {
@@ -123,6 +130,7 @@ func (l *loader) leafnodes(e entry) {
 	l.leaf.block = &e
 	var host string
 	var port int
+	var tlsKey *entry
 	for _, k := range l.entries(e.path, m) {
 		key := strings.ToLower(k.key)
 		switch key {
@@ -138,6 +146,9 @@ func (l *loader) leafnodes(e entry) {
 			if s, ok := l.str(k); ok {
 				host = s
 			}
+		case "tls":
+			tlsKey = &k
+			lc.TLS = l.tlsBlock(k)
 		case "authorization":
 			l.leafAuthorization(k, lc)
 		case "remotes":
@@ -158,6 +169,9 @@ func (l *loader) leafnodes(e entry) {
 	case 0:
 		if l.leaf.auth != nil {
 			l.warnf(*l.leaf.auth, "no port set: leaf node connections are not accepted")
+		}
+		if tlsKey != nil && lc.TLS != nil {
+			l.warnf(*tlsKey, "no port set: leaf node connections are not accepted")
 		}
 	case randomPort:
 		port = 0
@@ -309,7 +323,6 @@ func (l *loader) leafRemote(e entry) (broker.LeafnodeRemote, bool) {
 		return r, false
 	}
 	good := true
-	var tlsKey *entry
 	var wsKeys []entry
 	for _, k := range l.entries(e.path, m) {
 		key := strings.ToLower(k.key)
@@ -327,7 +340,6 @@ func (l *loader) leafRemote(e entry) (broker.LeafnodeRemote, bool) {
 		case "creds", "credentials":
 			good = l.credentials(k, &r.Credentials) && good
 		case "tls":
-			tlsKey = &k
 			r.TLS = l.remoteTLS(k)
 			good = r.TLS != nil && good
 		case "ws_compress", "ws_compression", "websocket_compress", "websocket_compression":
@@ -352,23 +364,16 @@ func (l *loader) leafRemote(e entry) (broker.LeafnodeRemote, bool) {
 		l.errorf(e, "remote leafnode has no url (set url or urls)")
 		return r, false
 	}
-	ws, wss := 0, 0
+	ws := 0
 	for _, s := range r.URLs {
 		u, _ := url.Parse(s) // parsed by leafURLs
 		switch strings.ToLower(u.Scheme) {
-		case "wss":
-			wss++
-			fallthrough
-		case "ws":
+		case "ws", "wss":
 			ws++
 		}
 	}
 	if ws > 0 && ws != len(r.URLs) {
 		l.errorf(e, "remote leaf node configuration cannot have a mix of websocket and non-websocket urls: %q", redactedURLs(r.URLs))
-		return r, false
-	}
-	if tlsKey != nil && wss != len(r.URLs) {
-		l.unsupported(*tlsKey, "TLS on leaf node links is supported over websocket only: use wss:// URLs")
 		return r, false
 	}
 	if ws == 0 {
@@ -380,7 +385,8 @@ func (l *loader) leafRemote(e entry) (broker.LeafnodeRemote, bool) {
 }
 
 // leafURLs handles a remote's url or urls: a URL or an array of URLs.
-// User info in a URL is the leaf's user and password.
+// User info in a URL is the leaf's user and password. tls:// and wss://
+// URLs always use TLS (with the remote's tls block, or the system roots).
 func (l *loader) leafURLs(e entry) ([]string, bool) {
 	var list []entry
 	switch v := e.v.(type) {
@@ -409,8 +415,6 @@ func (l *loader) leafURLs(e entry) ([]string, bool) {
 			l.errorf(ue, "error parsing leafnode url [%q]", s)
 		case u.Host == "":
 			l.errorf(ue, "invalid leafnode url %q: no host (want e.g. nats-leaf://host:7422 or wss://host)", u.Redacted())
-		case strings.EqualFold(u.Scheme, "tls"):
-			l.unsupported(ue, "tls:// URLs: TLS on leaf node links is supported over websocket only, use wss://")
 		default:
 			out = append(out, s)
 			continue
@@ -444,9 +448,12 @@ func (l *loader) credentials(e entry, dst *string) bool {
 	return true
 }
 
-// remoteTLS builds the client TLS configuration of a remote (wss:// URLs):
-// cert_file and key_file (a client certificate, both or neither) and
-// ca_file (the roots that verify the hub; default the system roots).
+// remoteTLS builds the client TLS configuration of a remote: cert_file and
+// key_file (a client certificate, both or neither) and ca_file (the roots
+// that verify the hub; default the system roots). As in nats-server, a tls
+// block makes the link use TLS whatever the URL scheme (nats-leaf://,
+// tls://, ws:// or wss://); without one, TLS is used for tls:// and wss://
+// URLs and when the hub's INFO requires it.
 func (l *loader) remoteTLS(e entry) *tls.Config {
 	m, ok := e.v.(map[string]any)
 	if !ok {

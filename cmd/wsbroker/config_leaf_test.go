@@ -33,7 +33,8 @@ func TestParseConfigFileLeafnodes(t *testing.T) {
 	tests := []struct {
 		name string
 		conf string
-		want leafConfig // TLS of remotes compared apart (see tls)
+		want leafConfig // TLS compared apart (see ltls and tls)
+		ltls bool       // leafnodes.tls: a server certificate
 		tls  []string   // per remote: "" no TLS, "roots", "cert", "roots+cert"
 		warn []string   // every warning, "line: key: problem"
 	}{
@@ -44,6 +45,37 @@ func TestParseConfigFileLeafnodes(t *testing.T) {
 		{name: "listen -1 is a random port", conf: `leafnodes { listen: "127.0.0.1:-1" }`, want: leafConfig{Listen: "127.0.0.1:0"}},
 		{name: "last of listen and port wins", conf: "leafnodes {\n listen: \"127.0.0.1:1\"\n port: 2\n}", want: leafConfig{Listen: "127.0.0.1:2"}},
 		{name: "no port: no listener", conf: "leafnodes { host: 127.0.0.1 }", want: leafConfig{}},
+		{
+			name: "tls on the leafnode port",
+			conf: `leafnodes {
+ listen: "127.0.0.1:7422"
+ tls { cert_file: "CERT_FILE", key_file: "KEY_FILE" }
+}`,
+			want: leafConfig{Listen: "127.0.0.1:7422"},
+			ltls: true,
+		},
+		{
+			name: "tls block keys are case-insensitive, with authorization",
+			conf: `leafnodes {
+ port: -1
+ TLS {
+  Cert_File: "CERT_FILE"
+  Key_file: "KEY_FILE"
+ }
+ authorization { user: a, password: b }
+}`,
+			want: leafConfig{Listen: "0.0.0.0:0", Users: []broker.User{{Name: "a", Password: "b"}}},
+			ltls: true,
+		},
+		{
+			name: "tls without port warns",
+			conf: `leafnodes {
+ tls { cert_file: "CERT_FILE", key_file: "KEY_FILE" }
+}`,
+			want: leafConfig{},
+			ltls: true,
+			warn: []string{"2: leafnodes.tls: no port set: leaf node connections are not accepted"},
+		},
 		{
 			name: "no port with authorization warns",
 			conf: "leafnodes {\n authorization { user: a, password: b }\n}",
@@ -122,6 +154,28 @@ leafnodes {
 			tls: []string{"roots+cert", "", "", "", "roots", "cert"},
 		},
 		{
+			name: "TCP remotes with tls: nats-leaf://, nats://, tls:// URLs",
+			conf: `leafnodes {
+  remotes: [
+    { url: "nats-leaf://127.0.0.1:7422", tls { ca_file: "CA_FILE" } }
+    { urls: ["nats://h1:7422", "tls://h2:7422"], tls { ca_file: "CA_FILE", cert_file: "CERT_FILE", key_file: "KEY_FILE" } }
+    { url: "tls://h3:7422" }
+    { url: "nats-leaf://h4", tls { cert_file: "CERT_FILE", key_file: "KEY_FILE" } }
+    { url: "nats-leaf://h5", tls {} }
+    { url: "ws://h6:80", tls { ca_file: "CA_FILE" } }
+  ]
+}`,
+			want: leafConfig{Remotes: []broker.LeafnodeRemote{
+				{URLs: []string{"nats-leaf://127.0.0.1:7422"}},
+				{URLs: []string{"nats://h1:7422", "tls://h2:7422"}},
+				{URLs: []string{"tls://h3:7422"}},
+				{URLs: []string{"nats-leaf://h4"}},
+				{URLs: []string{"nats-leaf://h5"}},
+				{URLs: []string{"ws://h6:80"}},
+			}},
+			tls: []string{"roots", "roots+cert", "", "cert", "empty", "roots"},
+		},
+		{
 			name: "websocket keys on a TCP remote warn",
 			conf: "leafnodes {\n remotes: [\n  { url: \"nats-leaf://h:1\"\n    ws_compression: true\n    ws_no_masking: false }\n ]\n}",
 			want: leafConfig{Remotes: []broker.LeafnodeRemote{{URLs: []string{"nats-leaf://h:1"}, WSCompression: true}}},
@@ -154,6 +208,14 @@ leafnodes {
 			require.NoError(t, err)
 			require.NotNil(t, c.Leafnodes)
 			got := *c.Leafnodes
+			if tt.ltls {
+				require.NotNil(t, got.TLS, "leafnodes.tls")
+				assert.Equal(t, uint16(0x0303), got.TLS.MinVersion)
+				assert.Len(t, got.TLS.Certificates, 1)
+			} else {
+				assert.Nil(t, got.TLS, "leafnodes.tls")
+			}
+			got.TLS = nil
 			got.Remotes = append([]broker.LeafnodeRemote(nil), got.Remotes...)
 			require.Len(t, got.Remotes, len(tt.tls))
 			for i := range got.Remotes {
@@ -243,14 +305,27 @@ func TestParseConfigFileLeafnodesErrors(t *testing.T) {
 		{name: "url does not parse", conf: "leafnodes {\n remotes: [\n  {url: \"nats://[::1\"}\n ]\n}", want: []string{`3: leafnodes.remotes[0].url: error parsing leafnode url ["nats://[::1"]`}},
 		{name: "url without host", conf: "leafnodes {\n remotes: [\n  {url: \"hub:7422\"}\n ]\n}", want: []string{
 			`3: leafnodes.remotes[0].url: invalid leafnode url "hub:7422": no host (want e.g. nats-leaf://host:7422 or wss://host)`}},
-		{name: "tls:// url", conf: "leafnodes {\n remotes: [\n  {url: \"tls://h:7422\"}\n ]\n}", want: []string{
-			`3: leafnodes.remotes[0].url: unsupported configuration key (tls:// URLs: TLS on leaf node links is supported over websocket only, use wss://)`}},
 		{name: "mix of websocket and non-websocket urls", conf: "leafnodes {\n remotes: [\n  {urls: [\"ws://u:secret@h:1\", \"nats-leaf://h:2\"]}\n ]\n}", want: []string{
 			`3: leafnodes.remotes[0]: remote leaf node configuration cannot have a mix of websocket and non-websocket urls: ["ws://u:xxxxx@h:1" "nats-leaf://h:2"]`}},
-		{name: "tls on a TCP remote", conf: "leafnodes {\n remotes: [\n  {url: \"nats-leaf://h:1\", tls { ca_file: \"CA_FILE\" }}\n ]\n}", want: []string{
-			`3: leafnodes.remotes[0].tls: unsupported configuration key (TLS on leaf node links is supported over websocket only: use wss:// URLs)`}},
-		{name: "tls on a ws:// remote", conf: "leafnodes {\n remotes: [\n  {url: \"ws://h:1\", tls { ca_file: \"CA_FILE\" }}\n ]\n}", want: []string{
-			`3: leafnodes.remotes[0].tls: unsupported configuration key (TLS on leaf node links is supported over websocket only: use wss:// URLs)`}},
+		{name: "mix of websocket and non-websocket urls, with tls", conf: "leafnodes {\n remotes: [\n  {urls: [\"wss://h:1\", \"tls://h:2\"], tls { ca_file: \"CA_FILE\" }}\n ]\n}", want: []string{
+			`3: leafnodes.remotes[0]: remote leaf node configuration cannot have a mix of websocket and non-websocket urls: ["wss://h:1" "tls://h:2"]`}},
+		{name: "tls unsupported key on a TCP remote", conf: "leafnodes {\n remotes: [\n  {url: \"nats-leaf://h:1\", tls {\n   verify: true\n  }}\n ]\n}", want: []string{
+			`4: leafnodes.remotes[0].tls.verify: unsupported configuration key`}},
+		{name: "tls cert without key on a tls:// remote", conf: "leafnodes {\n remotes: [\n  {url: \"tls://h:1\", tls { cert_file: \"CERT_FILE\" }}\n ]\n}", want: []string{
+			`3: leafnodes.remotes[0].tls: missing 'key_file' in TLS configuration`}},
+		{name: "tls ca_file missing on a TCP remote", conf: "leafnodes {\n remotes: [\n  {url: \"nats-leaf://h:1\", tls { ca_file: /nonexistent/ca.pem }}\n ]\n}", want: []string{
+			`3: leafnodes.remotes[0].tls: failed reading root ca certificate: open /nonexistent/ca.pem: no such file or directory`}},
+		{name: "leafnodes tls not a map", conf: "leafnodes {\n port: 1\n tls: true\n}", want: []string{`3: leafnodes.tls: expected a map, got boolean`}},
+		{name: "leafnodes tls without cert_file", conf: "leafnodes {\n port: 1\n tls { key_file: \"KEY_FILE\" }\n}", want: []string{
+			`3: leafnodes.tls: missing 'cert_file' in TLS configuration`}},
+		{name: "leafnodes tls without key_file", conf: "leafnodes {\n port: 1\n tls { cert_file: \"CERT_FILE\" }\n}", want: []string{
+			`3: leafnodes.tls: missing 'key_file' in TLS configuration`}},
+		{name: "leafnodes tls cert_file not a string", conf: "leafnodes {\n port: 1\n tls { cert_file: 1, key_file: \"KEY_FILE\" }\n}", want: []string{
+			`3: leafnodes.tls.cert_file: expected a string, got integer`}},
+		{name: "leafnodes tls bad key pair", conf: "leafnodes {\n port: 1\n tls { cert_file: \"KEY_FILE\", key_file: \"KEY_FILE\" }\n}", want: []string{
+			`3: leafnodes.tls: error parsing X509 certificate/key pair: tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched`}},
+		{name: "leafnodes tls missing cert file", conf: "leafnodes {\n port: 1\n tls { cert_file: /nonexistent/cert.pem, key_file: \"KEY_FILE\" }\n}", want: []string{
+			`3: leafnodes.tls: error parsing X509 certificate/key pair: open /nonexistent/cert.pem: no such file or directory`}},
 		{name: "tls not a map", conf: "leafnodes {\n remotes: [\n  {url: \"wss://h\", tls: true}\n ]\n}", want: []string{`3: leafnodes.remotes[0].tls: expected a map, got boolean`}},
 		{name: "tls unsupported key", conf: "leafnodes {\n remotes: [\n  {url: \"wss://h\", tls {\n   insecure: true\n  }}\n ]\n}", want: []string{
 			`4: leafnodes.remotes[0].tls.insecure: unsupported configuration key`}},
@@ -271,7 +346,12 @@ func TestParseConfigFileLeafnodesErrors(t *testing.T) {
 		{name: "duplicate remote", conf: "leafnodes {\n remotes: [\n  {url: \"nats://u:pw@h:1\"}\n  {url: \"nats://u:pw@h:1\", account: \"$G\"}\n ]\n}", want: []string{
 			`4: leafnodes.remotes[1]: duplicate remote urls=["nats://u:xxxxx@h:1"], account="$G"`}},
 	}
-	for _, k := range []string{"advertise", "leafnode_advertise", "no_advertise", "tls", "compression", "min_version", "minimum_version",
+	for _, k := range []string{"ca_file", "verify", "verify_and_map", "timeout", "handshake_first", "pinned_certs", "insecure", "cipher_suites", "min_version"} {
+		tests = append(tests, tc{name: "unsupported leafnodes tls " + k,
+			conf: "leafnodes {\n port: 1\n tls {\n  cert_file: \"CERT_FILE\"\n  key_file: \"KEY_FILE\"\n  " + k + ": x\n }\n}",
+			want: []string{"6: leafnodes.tls." + k + ": unsupported configuration key"}})
+	}
+	for _, k := range []string{"advertise", "leafnode_advertise", "no_advertise", "compression", "min_version", "minimum_version",
 		"isolate_leafnode_interest", "isolate", "write_deadline", "write_timeout", "dial_timeout"} {
 		want := "unsupported configuration key"
 		if why := leafUnsupported[k]; why != "" {
@@ -327,6 +407,7 @@ websocket { listen: "127.0.0.1:-1", no_tls: true }
 leafnodes {
   listen: "127.0.0.1:-1"
   reconnect_interval: "100ms"
+  tls { cert_file: "CERT_FILE", key_file: "KEY_FILE" }
   authorization {
     account: B
     users: [ {user: l1, password: p1, account: A}, {user: l2, password: p2} ]
@@ -334,6 +415,7 @@ leafnodes {
   remotes: [
     { url: "nats-leaf://u:p@127.0.0.1:1", account: A, credentials: "CREDS" }
     { urls: ["wss://127.0.0.1:2", "wss://localhost:3"], account: B, ws_compression: true, ws_no_masking: true, tls { ca_file: "CA_FILE" } }
+    { urls: ["nats-leaf://127.0.0.1:4", "tls://localhost:5"], tls { ca_file: "CA_FILE", cert_file: "CERT_FILE", key_file: "KEY_FILE" } }
   ]
 }`)
 	path := writeConf(t, t.TempDir(), "wsbroker.conf", conf)
@@ -341,6 +423,9 @@ leafnodes {
 	require.NoError(t, err)
 	require.NotNil(t, cfg.Leafnodes)
 	assert.Equal(t, 100*time.Millisecond, cfg.Leafnodes.Reconnect)
+	require.NotNil(t, cfg.Leafnodes.TLS)
+	require.Len(t, cfg.Leafnodes.Remotes, 3)
+	require.NotNil(t, cfg.Leafnodes.Remotes[2].TLS)
 	b, err := broker.New(opts...)
 	require.NoError(t, err)
 	require.NoError(t, b.Close())

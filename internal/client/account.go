@@ -70,6 +70,12 @@ func servesLink(s *subscription, link *Client) bool {
 	if link.leaf.solicited && s.client.leaf != nil && s.client.leaf.solicited {
 		return false
 	}
+	if p := link.perms; p != nil && link.leaf.solicited && sublist.IsValidPublishSubject(s.Subject) &&
+		!p.canSubscribe([]byte(s.Subject), s.Queue) {
+		// The hub's import permission refuses this interest (it would
+		// close the link); wildcards are filtered by the hub per message.
+		return false
+	}
 	return true
 }
 

@@ -82,7 +82,8 @@ type Client struct {
 	acc      atomic.Pointer[Account]
 	authed   bool // CONNECT accepted (or no auth required)
 	needAuth bool
-	perms    *perms // nil: everything allowed
+	perms    *perms       // nil: everything allowed
+	permsSrc *Permissions // what perms was compiled from
 	maxSubs  int
 	user     string
 	nonce    []byte

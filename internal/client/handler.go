@@ -59,6 +59,7 @@ func (c *Client) applyGrant(g *Grant) error {
 	}
 	c.acc.Store(g.Account)
 	c.perms = p
+	c.permsSrc = g.Permissions
 	c.maxSubs = g.MaxSubs
 	c.user = g.User
 	if g.MaxPayload > 0 && g.MaxPayload < c.cfg.MaxPayload {

@@ -70,6 +70,10 @@ type leafInfo struct {
 	LeafnodeURLs  []string `json:"leafnode_urls"`
 	RemoteAccount string   `json:"remote_account"`
 	TLSRequired   bool     `json:"tls_required"`
+	// Import and Export are the link's permissions as the hub enforces
+	// them: what the leaf may receive (subscribe) and send (publish).
+	Import *SubjectPermission `json:"import"`
+	Export *SubjectPermission `json:"export"`
 }
 
 // leafState is the link-specific state of a leaf node link.
@@ -102,6 +106,10 @@ func NewLeaf(id uint64, conn net.Conn, meta transport.Meta, cfg *Config, host Ho
 	}
 	return c
 }
+
+// Permissions returns the permissions authentication granted c (nil:
+// everything allowed). It must not be modified.
+func (c *Client) Permissions() *Permissions { return c.permsSrc }
 
 // IsLeaf reports whether c is a leaf node link.
 func (c *Client) IsLeaf() bool { return c.leaf != nil }
@@ -159,6 +167,17 @@ func (h *leafHandler) ProcessInfo(arg []byte) error {
 		c.mu.Unlock()
 		return nil
 	}
+	if !l.linked && (info.Import != nil || info.Export != nil) {
+		// Honour the hub's permissions so as not to send what it would
+		// refuse. They are set before the link is up and not changed
+		// afterwards.
+		p, err := compilePerms(&Permissions{Publish: info.Export, Subscribe: info.Import})
+		if err != nil {
+			c.log.Warn("leafnode: hub permissions not usable", "err", err)
+		} else {
+			c.perms = p
+		}
+	}
 	if info.ConnectInfo && l.waiting {
 		l.waiting = false
 		c.mu.Lock()
@@ -178,7 +197,7 @@ func (c *Client) linkUp() {
 	}
 	l.linked = true
 	acc := c.acc.Load()
-	c.log.Info("leafnode link up", "remote", l.remote, "account", acc.Name, "solicited", l.solicited)
+	c.log.Info("leafnode link up", "remote_server", l.remote, "account", acc.Name, "solicited", l.solicited)
 	acc.addLink(c)
 }
 

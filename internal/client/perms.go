@@ -12,8 +12,8 @@ import (
 // (Deny) use. An empty Allow allows everything not denied. Subscribe
 // entries may carry a queue group after a space ("foo.* workers").
 type SubjectPermission struct {
-	Allow []string
-	Deny  []string
+	Allow []string `json:"allow,omitempty"`
+	Deny  []string `json:"deny,omitempty"`
 }
 
 // ResponsePermission lets a client publish to the reply subjects of the
@@ -145,13 +145,18 @@ func (p *perms) canPublish(subject []byte) bool {
 	if ok, hit := p.pubCache[string(subject)]; hit {
 		return ok
 	}
-	ok := (p.pubAllow == nil || p.pubAllow.matches(subject)) &&
-		(p.pubDeny == nil || !p.pubDeny.matches(subject))
+	ok := p.allowsPublish(subject)
 	if p.pubCache == nil || len(p.pubCache) >= maxPubCache {
 		p.pubCache = make(map[string]bool, maxPubCache)
 	}
 	p.pubCache[string(subject)] = ok
 	return ok
+}
+
+// allowsPublish is canPublish without the cache: safe from any goroutine.
+func (p *perms) allowsPublish(subject []byte) bool {
+	return (p.pubAllow == nil || p.pubAllow.matches(subject)) &&
+		(p.pubDeny == nil || !p.pubDeny.matches(subject))
 }
 
 // canSubscribe reports whether the subscribe permissions allow subject

@@ -152,9 +152,15 @@ func queueBytes(s *subscription) []byte {
 // deliverLink copies one message into the output of a leaf node link as
 // LMSG (or HMSG when the link takes headers).
 func (c *Client) deliverLink(link *Client, subject, reply []byte, queues [][]byte, hdrLen int, msg []byte) bool {
-	if link.perms != nil && !link.perms.canSubscribe(subject, "") {
-		// Not for this leaf's user (its interest was a wildcard).
-		return false
+	if p := link.perms; p != nil {
+		if link.leaf.solicited && !p.allowsPublish(subject) {
+			// The hub would refuse it (its export permission).
+			return false
+		}
+		if !link.leaf.solicited && !p.canSubscribe(subject, "") {
+			// Not for this leaf's user (its interest was a wildcard).
+			return false
+		}
 	}
 	if hdrLen >= 0 && !link.leaf.headers {
 		msg = msg[hdrLen:]
