@@ -272,7 +272,7 @@ func (h *leafHandler) ProcessLSPlus(subject, queue []byte, weight int) error {
 		c.log.Warn("leafnode: " + text)
 		return &closeError{text, transport.ProtocolViolation}
 	}
-	if c.perms != nil && !bytes.HasPrefix(subject, ldsPrefix) &&
+	if c.perms != nil && !c.leaf.solicited && !bytes.HasPrefix(subject, ldsPrefix) &&
 		sublist.IsValidPublishSubject(string(subject)) && !c.perms.canSubscribe(subject, string(queue)) {
 		// The leaf user's subscribe permission bounds what the leaf may
 		// receive; wildcard interest is filtered per message instead.
@@ -332,7 +332,7 @@ func (h *leafHandler) ProcessLMsg(subject, reply []byte, queues [][]byte, hdrLen
 		return err
 	}
 	c := h.c()
-	if c.perms != nil && !c.perms.canPublish(subject) {
+	if c.perms != nil && !c.leaf.solicited && !c.perms.canPublish(subject) {
 		// The leaf user's publish permission bounds what the leaf sends:
 		// the message is dropped (nats-server closes the link).
 		c.log.Debug("leafnode: message outside the publish permission dropped", "subject", string(subject))
