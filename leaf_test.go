@@ -1,8 +1,10 @@
 package broker_test
 
 import (
+	"bufio"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -210,5 +212,52 @@ func TestLeafTLS(t *testing.T) {
 	resp, err := lc.Request("svc", nil, 5*time.Second)
 	require.NoError(t, err)
 	assert.Equal(t, "over tls", string(resp.Data))
+	assert.Equal(t, 1, hub.NumLeafNodes())
+}
+
+// A leaf that ignores the permissions it was sent cannot get around them:
+// the hub drops what is outside, and the link stays up.
+func TestLeafHubEnforcesPermissions(t *testing.T) {
+	hub := startBroker(t, broker.WithLeafnodeListen("127.0.0.1:0"), broker.WithLeafnodeUsers(broker.User{
+		Name: "edge", Password: "p", Permissions: &broker.Permissions{
+			Publish:   &broker.SubjectPermission{Allow: []string{"up.>"}},
+			Subscribe: &broker.SubjectPermission{Allow: []string{"down.>"}},
+		},
+	}))
+	hc := transportNamed("tcp").connect(t, hub)
+	all, err := hc.SubscribeSync(">")
+	require.NoError(t, err)
+	require.NoError(t, hc.Flush())
+
+	addr := strings.TrimPrefix(hub.LeafnodeURL(), "nats-leaf://")
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	require.NoError(t, err)
+	defer conn.Close()
+	r := &rawConn{t: t, conn: conn, r: bufio.NewReader(conn)}
+	info := readInfo(t, r)
+	assert.Equal(t, true, info["info_on_connect"])
+	r.send("CONNECT {\"user\":\"edge\",\"pass\":\"p\",\"headers\":true}\r\n")
+	connectInfo := readInfo(t, r)
+	assert.Equal(t, map[string]any{"allow": []any{"up.>"}}, connectInfo["export"])
+	assert.Equal(t, map[string]any{"allow": []any{"down.>"}}, connectInfo["import"])
+	// Interest outside its subscribe permission is ignored; messages
+	// outside its publish permission are dropped; allowed ones pass.
+	r.send("LS+ secret.x\r\nLS+ >\r\nLMSG secret.1 2\r\nno\r\nLMSG up.1 3\r\nyes\r\nPING\r\n")
+	for l := r.line(); l != "PONG"; l = r.line() {
+		assert.True(t, strings.HasPrefix(l, "LS+ ") || l == "PING", "unexpected %q", l)
+	}
+	m, err := all.NextMsg(5 * time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "up.1", m.Subject)
+	// Its wildcard interest is filtered per message.
+	require.NoError(t, hc.Publish("secret.x", []byte("not for the leaf")))
+	require.NoError(t, hc.Publish("down.1", []byte("for the leaf")))
+	require.NoError(t, hc.Flush())
+	got := false
+	for !got {
+		l := r.line()
+		assert.False(t, strings.HasPrefix(l, "LMSG secret"), "leaf received %q", l)
+		got = strings.HasPrefix(l, "LMSG down.1 ")
+	}
 	assert.Equal(t, 1, hub.NumLeafNodes())
 }
