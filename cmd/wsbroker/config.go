@@ -545,8 +545,8 @@ func (l *loader) advertise(e entry, port int) string {
 	return net.JoinHostPort(strings.Trim(s, "[]"), strconv.Itoa(port))
 }
 
-// tlsBlock builds the TLS configuration of a listener (client port or
-// websocket). Only
+// tlsBlock builds the TLS configuration of a listener (client port,
+// websocket or leafnodes). Only
 // cert_file and key_file are supported; relative paths are relative to the
 // working directory, as in nats-server.
 func (l *loader) tlsBlock(e entry) *tls.Config {
