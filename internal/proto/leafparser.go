@@ -1,7 +1,5 @@
 package proto
 
-import "bytes"
-
 // DefaultLeafMaxControlLine is the control line limit in bytes used when
 // LeafParser.MaxControlLine is 0: 16 times DefaultMaxControlLine, as
 // nats-server allows on leafnode links.
@@ -88,20 +86,12 @@ type LeafParser struct {
 	// (1 MiB).
 	MaxPayload int
 
-	state state
-	op    opKind
-	kw    string // keyword tail being matched
-	kwPos int
-	skip  int // blanks or ignored bytes counted against MaxControlLine
-	argLine
-	msg  []byte   // scratch: payload spanning chunks
+	framer
 	args [][]byte // scratch: fields of the current control line
 	// Pending LMSG/HMSG, valid in the payload states; all alias arg.
 	subject []byte
 	reply   []byte
 	queues  [][]byte
-	hdr     int
-	size    int
 	err     error // sticky
 }
 
@@ -136,26 +126,8 @@ func (p *LeafParser) maxPayload() int {
 	return DefaultMaxPayload
 }
 
-// startKeyword begins matching the keyword tail kw for op.
-func (p *LeafParser) startKeyword(op opKind, kw string) {
-	p.op, p.kw, p.kwPos, p.state = op, kw, 0, stKeyword
-}
-
-// afterKeyword moves to the state that follows a complete keyword.
-func (p *LeafParser) afterKeyword() {
-	p.skip = 0
-	switch p.op {
-	case opLSPlus, opLSMinus, opLMsg, opHMsg, opErr:
-		p.state = stNeedSep
-	case opConnect, opInfo:
-		p.state = stSkipSep
-	default: // opPing, opPong, opOK
-		p.state = stSkipLine
-	}
-}
-
 func (p *LeafParser) parse(buf []byte, h LeafHandler) error {
-	var argStart int // start of the argument in buf, in stArg when !p.saved
+	var err error
 	i := 0
 	for i < len(buf) {
 		switch p.state {
@@ -164,23 +136,23 @@ func (p *LeafParser) parse(buf []byte, h LeafHandler) error {
 			i++
 			switch b {
 			case '+':
-				p.startKeyword(opOK, kwOK)
+				p.startKeyword(opOK, kwOK, 0)
 				continue
 			case '-':
-				p.startKeyword(opErr, kwErr)
+				p.startKeyword(opErr, kwErr, 0)
 				continue
 			}
 			switch b | 0x20 {
 			case 'l':
 				p.state = stL
 			case 'h':
-				p.startKeyword(opHMsg, kwHMsg)
+				p.startKeyword(opHMsg, kwHMsg, 0)
 			case 'p':
 				p.state = stP
 			case 'i':
-				p.startKeyword(opInfo, kwInfo)
+				p.startKeyword(opInfo, kwInfo, 0)
 			case 'c':
-				p.startKeyword(opConnect, kwConnect)
+				p.startKeyword(opConnect, kwConnect, 0)
 			default:
 				return ErrUnknownOp
 			}
@@ -192,7 +164,7 @@ func (p *LeafParser) parse(buf []byte, h LeafHandler) error {
 			case 's':
 				p.state = stLS
 			case 'm':
-				p.startKeyword(opLMsg, kwLMsg)
+				p.startKeyword(opLMsg, kwLMsg, 0)
 			default:
 				return ErrUnknownOp
 			}
@@ -216,47 +188,25 @@ func (p *LeafParser) parse(buf []byte, h LeafHandler) error {
 			i++
 			switch b {
 			case 'i':
-				p.startKeyword(opPing, kwPing)
+				p.startKeyword(opPing, kwPing, 0)
 			case 'o':
-				p.startKeyword(opPong, kwPong)
+				p.startKeyword(opPong, kwPong, 0)
 			default:
 				return ErrUnknownOp
 			}
 
 		case stKeyword:
-			for p.kwPos < len(p.kw) {
-				if i == len(buf) {
-					return nil
-				}
-				if buf[i]|0x20 != p.kw[p.kwPos] {
-					return ErrUnknownOp
-				}
-				i++
-				p.kwPos++
+			if i, err = p.keyword(buf, i); err != nil {
+				return err
 			}
-			p.afterKeyword()
 
-		case stNeedSep:
-			if !isBlank(buf[i]) {
-				return ErrUnknownOp
-			}
-			i++
-			p.state = stSkipSep
-
-		case stSkipSep:
-			for i < len(buf) && isBlank(buf[i]) {
-				i++
-				p.skip++
-			}
-			if p.skip > p.maxControlLine() {
-				return ErrMaxControlLine
-			}
-			if i < len(buf) {
-				p.state, p.saved, argStart = stArg, false, i
+		case stNeedSep, stSkipSep:
+			if i, err = p.skipSep(buf, i, p.maxControlLine()); err != nil {
+				return err
 			}
 
 		case stArg:
-			line, next, ok, err := p.readArg(buf, i, argStart, p.maxControlLine())
+			line, next, ok, err := p.readArg(buf, i, p.maxControlLine())
 			if err != nil || !ok {
 				return err
 			}
@@ -281,22 +231,10 @@ func (p *LeafParser) parse(buf []byte, h LeafHandler) error {
 			}
 
 		case stSkipLine:
-			nl := bytes.IndexByte(buf[i:], '\n')
-			if nl < 0 {
-				p.skip += len(buf) - i
-				i = len(buf)
-			} else {
-				p.skip += nl
-				i += nl + 1
+			var done bool
+			if i, done, err = p.skipLine(buf, i, p.maxControlLine()); err != nil || !done {
+				return err
 			}
-			if p.skip > p.maxControlLine() {
-				return ErrMaxControlLine
-			}
-			if nl < 0 {
-				return nil
-			}
-			p.state = stStart
-			var err error
 			switch p.op {
 			case opPing:
 				err = h.ProcessPing()
@@ -307,32 +245,14 @@ func (p *LeafParser) parse(buf []byte, h LeafHandler) error {
 				return err
 			}
 
-		case stPayload:
-			n := min(p.size-len(p.msg), len(buf)-i)
-			p.msg = append(p.msg, buf[i:i+n]...)
-			i += n
-			if len(p.msg) == p.size {
-				p.state = stPayloadCR
+		case stPayload, stPayloadCR, stPayloadLF:
+			var done bool
+			if i, done, err = p.readPayload(buf, i); err != nil || !done {
+				return err
 			}
-
-		case stPayloadCR:
-			if buf[i] != '\r' {
-				return ErrUnknownOp
-			}
-			i++
-			p.state = stPayloadLF
-
-		case stPayloadLF:
-			if buf[i] != '\n' {
-				return ErrUnknownOp
-			}
-			i++
-			p.state = stStart
-			err := h.ProcessLMsg(p.subject, p.reply, p.queues, p.hdr, p.msg)
+			err = h.ProcessLMsg(p.subject, p.reply, p.queues, p.hdr, p.msg)
 			p.subject, p.reply, p.queues = nil, nil, nil
-			if cap(p.msg) > retainScratch {
-				p.msg = nil
-			}
+			p.releaseMsg()
 			p.releaseArgs()
 			if err != nil {
 				return err
@@ -484,14 +404,6 @@ func (p *LeafParser) processMsg(line, buf []byte, i int, h LeafHandler) (int, er
 		subject, reply, queues, _, _, _ = p.msgArgs(p.arg)
 	}
 	p.subject, p.reply, p.queues = subject, reply, queues
-	p.hdr, p.size = hdr, size
-	if cap(p.msg) < size {
-		p.msg = make([]byte, 0, size)
-	}
-	p.msg = p.msg[:0]
-	p.state = stPayload
-	if size == 0 {
-		p.state = stPayloadCR
-	}
+	p.startPayload(hdr, size)
 	return i, nil
 }

@@ -1,7 +1,5 @@
 package proto
 
-import "bytes"
-
 // Default limits, as in nats-server.
 const (
 	// DefaultMaxControlLine is the control line limit in bytes used when
@@ -78,21 +76,6 @@ const (
 	kwErr     = "err"
 )
 
-type state uint8
-
-const (
-	stStart     state = iota // expecting the first byte of an operation
-	stP                      // seen P: PUB, PING or PONG
-	stKeyword                // matching the rest of a keyword
-	stNeedSep                // keyword done, a blank is required
-	stSkipSep                // skipping blanks before the argument
-	stArg                    // inside the argument, up to '\n'
-	stSkipLine               // PING/PONG/+OK: ignore up to '\n'
-	stPayload                // accumulating a split payload
-	stPayloadCR              // expecting '\r' after the payload
-	stPayloadLF              // expecting '\n' after the payload
-)
-
 // span is a field of an argument line: line[start:end].
 type span struct{ start, end int }
 
@@ -118,20 +101,11 @@ type Parser struct {
 	// (1 MiB).
 	MaxPayload int
 
-	state state
-	op    opKind
-	kw    string // keyword tail being matched
-	kwPos int
-	skip  int // blanks or ignored bytes counted against MaxControlLine
-	argLine
-	msg    []byte // scratch: payload spanning chunks
+	framer
 	fields [5]span
-	// Pending PUB/HPUB, valid in the payload states; subject and reply
-	// alias arg.
+	// Pending PUB/HPUB, valid in the payload states; they alias arg.
 	subject []byte
 	reply   []byte
-	hdr     int
-	size    int
 	err     error // sticky
 }
 
@@ -166,84 +140,8 @@ func (p *Parser) maxPayload() int {
 	return DefaultMaxPayload
 }
 
-func isBlank(b byte) bool { return b == ' ' || b == '\t' }
-
-// argLine holds a control line argument that spans chunks.
-type argLine struct {
-	saved bool   // the current argument line is in arg, not in the input
-	arg   []byte // scratch: argument line spanning chunks
-}
-
-// readArg finds the end of the argument line whose unread part starts at
-// buf[i]; the line starts at buf[argStart] when !a.saved, else it continues
-// a.arg. When buf holds the '\n' it returns the line without its line end
-// (aliasing buf, or a.arg when saved), the index after the '\n' and ok.
-// Otherwise it saves the rest of buf in a.arg and returns !ok. Either way
-// a line longer than limit bytes (not counting a final CR) is
-// ErrMaxControlLine.
-func (a *argLine) readArg(buf []byte, i, argStart, limit int) (line []byte, next int, ok bool, err error) {
-	start := i
-	if !a.saved {
-		start = argStart
-	}
-	nl := bytes.IndexByte(buf[i:], '\n')
-	if nl < 0 {
-		// The line continues in the next chunk: check and save it.
-		rest := buf[start:]
-		n := len(a.arg) + len(rest)
-		if !a.saved {
-			n = len(rest)
-		}
-		if rest[len(rest)-1] == '\r' {
-			n--
-		}
-		if n > limit {
-			return nil, 0, false, ErrMaxControlLine
-		}
-		if !a.saved {
-			a.arg = append(a.arg[:0], rest...)
-			a.saved = true
-		} else {
-			a.arg = append(a.arg, rest...)
-		}
-		return nil, 0, false, nil
-	}
-	end := i + nl
-	if a.saved {
-		a.arg = append(a.arg, buf[i:end]...)
-		line = a.arg
-	} else {
-		line = buf[start:end]
-	}
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	if len(line) > limit {
-		return nil, 0, false, ErrMaxControlLine
-	}
-	return line, end + 1, true, nil
-}
-
-// startKeyword begins matching the keyword tail kw for op.
-func (p *Parser) startKeyword(op opKind, kw string, pos int) {
-	p.op, p.kw, p.kwPos, p.state = op, kw, pos, stKeyword
-}
-
-// afterKeyword moves to the state that follows a complete keyword.
-func (p *Parser) afterKeyword() {
-	p.skip = 0
-	switch p.op {
-	case opPub, opHPub, opSub, opUnsub, opErr:
-		p.state = stNeedSep
-	case opConnect, opInfo:
-		p.state = stSkipSep
-	default: // opPing, opPong, opOK
-		p.state = stSkipLine
-	}
-}
-
 func (p *Parser) parse(buf []byte, h Handler) error {
-	var argStart int // start of the argument in buf, in stArg when !p.saved
+	var err error
 	i := 0
 	for i < len(buf) {
 		switch p.state {
@@ -292,39 +190,17 @@ func (p *Parser) parse(buf []byte, h Handler) error {
 			}
 
 		case stKeyword:
-			for p.kwPos < len(p.kw) {
-				if i == len(buf) {
-					return nil
-				}
-				if buf[i]|0x20 != p.kw[p.kwPos] {
-					return ErrUnknownOp
-				}
-				i++
-				p.kwPos++
+			if i, err = p.keyword(buf, i); err != nil {
+				return err
 			}
-			p.afterKeyword()
 
-		case stNeedSep:
-			if !isBlank(buf[i]) {
-				return ErrUnknownOp
-			}
-			i++
-			p.state = stSkipSep
-
-		case stSkipSep:
-			for i < len(buf) && isBlank(buf[i]) {
-				i++
-				p.skip++
-			}
-			if p.skip > p.maxControlLine() {
-				return ErrMaxControlLine
-			}
-			if i < len(buf) {
-				p.state, p.saved, argStart = stArg, false, i
+		case stNeedSep, stSkipSep:
+			if i, err = p.skipSep(buf, i, p.maxControlLine()); err != nil {
+				return err
 			}
 
 		case stArg:
-			line, next, ok, err := p.readArg(buf, i, argStart, p.maxControlLine())
+			line, next, ok, err := p.readArg(buf, i, p.maxControlLine())
 			if err != nil || !ok {
 				return err
 			}
@@ -351,22 +227,10 @@ func (p *Parser) parse(buf []byte, h Handler) error {
 			}
 
 		case stSkipLine:
-			nl := bytes.IndexByte(buf[i:], '\n')
-			if nl < 0 {
-				p.skip += len(buf) - i
-				i = len(buf)
-			} else {
-				p.skip += nl
-				i += nl + 1
+			var done bool
+			if i, done, err = p.skipLine(buf, i, p.maxControlLine()); err != nil || !done {
+				return err
 			}
-			if p.skip > p.maxControlLine() {
-				return ErrMaxControlLine
-			}
-			if nl < 0 {
-				return nil
-			}
-			p.state = stStart
-			var err error
 			switch p.op {
 			case opPing:
 				err = h.ProcessPing()
@@ -377,32 +241,14 @@ func (p *Parser) parse(buf []byte, h Handler) error {
 				return err
 			}
 
-		case stPayload:
-			n := min(p.size-len(p.msg), len(buf)-i)
-			p.msg = append(p.msg, buf[i:i+n]...)
-			i += n
-			if len(p.msg) == p.size {
-				p.state = stPayloadCR
+		case stPayload, stPayloadCR, stPayloadLF:
+			var done bool
+			if i, done, err = p.readPayload(buf, i); err != nil || !done {
+				return err
 			}
-
-		case stPayloadCR:
-			if buf[i] != '\r' {
-				return ErrUnknownOp
-			}
-			i++
-			p.state = stPayloadLF
-
-		case stPayloadLF:
-			if buf[i] != '\n' {
-				return ErrUnknownOp
-			}
-			i++
-			p.state = stStart
-			err := h.ProcessPub(p.subject, p.reply, p.hdr, p.msg)
+			err = h.ProcessPub(p.subject, p.reply, p.hdr, p.msg)
 			p.subject, p.reply = nil, nil
-			if cap(p.msg) > retainScratch {
-				p.msg = nil
-			}
+			p.releaseMsg()
 			if err != nil {
 				return err
 			}
@@ -512,15 +358,7 @@ func (p *Parser) processPub(line, buf []byte, i int, h Handler) (int, error) {
 	if n == nargs+1 {
 		p.reply = p.field(line, 1)
 	}
-	p.hdr, p.size = hdr, size
-	if cap(p.msg) < size {
-		p.msg = make([]byte, 0, size)
-	}
-	p.msg = p.msg[:0]
-	p.state = stPayload
-	if size == 0 {
-		p.state = stPayloadCR
-	}
+	p.startPayload(hdr, size)
 	return i, nil
 }
 
