@@ -171,15 +171,24 @@ func (a *Account) addLink(link *Client) {
 	a.mu.Lock()
 	li := &linkInterest{adv: make(map[interestKey]int)}
 	a.links[link] = li
+	// Aggregate first: one LS+ per key, queue keys with their total.
 	for s := range a.subs {
 		if servesLink(s, link) {
-			li.update(link, s.Subject, s.Queue, s.weight())
+			li.adv[interestKey{s.Subject, s.Queue}] += s.weight()
 		}
 	}
-	line := proto.AppendLSPlus(nil, []byte(a.lds), nil, 0)
+	var snap []byte
+	for k, n := range li.adv {
+		if k.queue != "" {
+			snap = proto.AppendLSPlus(snap, []byte(k.subject), []byte(k.queue), n)
+		} else {
+			snap = proto.AppendLSPlus(snap, []byte(k.subject), nil, 0)
+		}
+	}
+	snap = proto.AppendLSPlus(snap, []byte(a.lds), nil, 0)
 	link.mu.Lock()
 	if !link.closing {
-		link.appendLocked(line)
+		link.appendLocked(snap)
 	}
 	link.mu.Unlock()
 	a.mu.Unlock()

@@ -318,7 +318,7 @@ func (c *Client) allowReplyLocked(reply []byte) {
 	}
 	if len(c.replies) >= maxReplies {
 		for k, r := range c.replies {
-			if now.After(r.expires) {
+			if !r.expires.IsZero() && now.After(r.expires) {
 				delete(c.replies, k)
 			}
 		}
@@ -326,7 +326,11 @@ func (c *Client) allowReplyLocked(reply []byte) {
 			return
 		}
 	}
-	c.replies[string(reply)] = replyGrant{left: c.perms.resp.MaxMsgs, expires: now.Add(c.perms.resp.Expires)}
+	g := replyGrant{left: c.perms.resp.MaxMsgs}
+	if c.perms.resp.Expires > 0 {
+		g.expires = now.Add(c.perms.resp.Expires)
+	}
+	c.replies[string(reply)] = g
 }
 
 // useReply reports whether subject is a reply the client may still answer,
@@ -341,15 +345,18 @@ func (c *Client) useReply(subject []byte) bool {
 	if !ok {
 		return false
 	}
-	if time.Now().After(r.expires) || r.left <= 0 {
+	// A negative count is unlimited, a zero expiry never expires.
+	if (!r.expires.IsZero() && time.Now().After(r.expires)) || r.left == 0 {
 		delete(c.replies, string(subject))
 		return false
 	}
-	r.left--
-	if r.left == 0 {
-		delete(c.replies, string(subject))
-	} else {
-		c.replies[string(subject)] = r
+	if r.left > 0 {
+		r.left--
+		if r.left == 0 {
+			delete(c.replies, string(subject))
+		} else {
+			c.replies[string(subject)] = r
+		}
 	}
 	return true
 }

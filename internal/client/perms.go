@@ -18,7 +18,8 @@ type SubjectPermission struct {
 
 // ResponsePermission lets a client publish to the reply subjects of the
 // requests it received, even where its publish permissions do not: at most
-// MaxMsgs replies per request (default 1) within Expires (default 2 min).
+// MaxMsgs replies per request (default 1; negative: unlimited) within
+// Expires (default 2 min; negative: no expiry), as nats-server.
 type ResponsePermission struct {
 	MaxMsgs int
 	Expires time.Duration
@@ -70,17 +71,6 @@ func compileList(entries []string, withQueues bool) (*filterList, error) {
 // covered by a plain entry of the list.
 func (fl *filterList) matches(subject []byte) bool {
 	return len(fl.sl.Match(subject).Psubs) > 0
-}
-
-// matchesQueue reports whether subject with queue is covered by an entry
-// naming that queue group (queue names may be wildcards).
-func (fl *filterList) matchesQueue(subject []byte, queue string) bool {
-	for _, group := range fl.sl.Match(subject).Qsubs {
-		if len(group) > 0 && sublist.SubjectMatches(group[0].Queue, queue) {
-			return true
-		}
-	}
-	return false
 }
 
 // perms is the compiled form of Permissions.
@@ -162,23 +152,36 @@ func (p *perms) allowsPublish(subject []byte) bool {
 // canSubscribe reports whether the subscribe permissions allow subject
 // (with queue, "" for none).
 func (p *perms) canSubscribe(subject []byte, queue string) bool {
+	// As nats-server: a list's plain entries decide, unless the request
+	// has a queue and the list has queue entries for the subject; then
+	// the queue entries decide.
+	allowed := true
 	if a := p.subAllow; a != nil {
-		if !a.matches(subject) && (queue == "" || !a.matchesQueue(subject, queue)) {
-			return false
+		r := a.sl.Match(subject)
+		allowed = len(r.Psubs) > 0
+		if queue != "" && len(r.Qsubs) > 0 {
+			allowed = queueIn(r.Qsubs, queue)
 		}
 	}
-	if d := p.subDeny; d != nil {
-		if queue == "" && d.matches(subject) {
-			return false
-		}
-		if queue != "" && d.matchesQueue(subject, queue) {
-			return false
-		}
-		if queue != "" && d.matches(subject) {
-			return false
+	if d := p.subDeny; allowed && d != nil {
+		r := d.sl.Match(subject)
+		allowed = len(r.Psubs) == 0
+		if queue != "" && len(r.Qsubs) > 0 {
+			allowed = !queueIn(r.Qsubs, queue)
 		}
 	}
-	return true
+	return allowed
+}
+
+// queueIn reports whether queue is one of the groups' names (which may be
+// wildcards).
+func queueIn(groups [][]*sublist.Subscription, queue string) bool {
+	for _, g := range groups {
+		if len(g) > 0 && sublist.SubjectMatches(g[0].Queue, queue) {
+			return true
+		}
+	}
+	return false
 }
 
 // deniedDelivery reports whether a message on subject must not reach a

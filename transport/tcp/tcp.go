@@ -76,9 +76,13 @@ func (s *Server) isClosed() bool {
 }
 
 // Close stops accepting; connections already handed off are not touched.
+// It is idempotent.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
 	s.closed = true
 	if s.ln != nil {
 		return s.ln.Close()
