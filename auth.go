@@ -40,7 +40,8 @@ type SubjectPermission struct {
 
 // ResponsePermission lets a user publish to the reply subject of each
 // request it receives, whatever its publish permissions: at most MaxMsgs
-// replies (default 1) within Expires (default 2 minutes).
+// replies (default 1; negative: unlimited) within Expires (default 2
+// minutes; negative: no expiry).
 type ResponsePermission struct {
 	MaxMsgs int
 	Expires time.Duration
