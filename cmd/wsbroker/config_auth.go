@@ -462,13 +462,8 @@ func (l *loader) allowResponses(e entry) *broker.ResponsePermission {
 			switch strings.ToLower(k.key) {
 			case "max", "max_msgs", "max_messages", "max_responses":
 				n, ok := l.integer(k)
-				switch {
-				case !ok:
-				case n < 0:
-					// nats-server: unlimited.
-					l.errorf(k, "negative values (unlimited replies) are not supported")
-				case n > 0:
-					rp.MaxMsgs = int(n)
+				if ok && n != 0 {
+					rp.MaxMsgs = int(n) // negative: unlimited, as nats-server
 				}
 			case "expires", "expiration", "ttl":
 				s, ok := k.v.(string)
@@ -480,11 +475,8 @@ func (l *loader) allowResponses(e entry) *broker.ResponsePermission {
 				switch {
 				case err != nil:
 					l.errorf(k, "error parsing expires: %v", err)
-				case d < 0:
-					// nats-server: never expires.
-					l.errorf(k, "negative values (no expiry) are not supported")
-				case d > 0:
-					rp.Expires = d
+				case d != 0:
+					rp.Expires = d // negative: never expires, as nats-server
 				}
 			default:
 				if k.tk == nil || !k.tk.IsUsedVariable() {

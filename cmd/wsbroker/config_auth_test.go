@@ -174,6 +174,14 @@ func TestParseConfigFileAuth(t *testing.T) {
 			}}}},
 		},
 		{
+			name: "allow_responses negative: unlimited and no expiry",
+			conf: `authorization { users: [{user: a, password: p, permissions: {publish: "out.>", allow_responses: {max: -1, expires: "-1s"}}}] }`,
+			want: authConfig{Users: []broker.User{{Name: "a", Password: "p", Permissions: &broker.Permissions{
+				Publish:  &broker.SubjectPermission{Allow: []string{"out.>"}},
+				Response: &broker.ResponsePermission{MaxMsgs: -1, Expires: -time.Second},
+			}}}},
+		},
+		{
 			name: "publish_allow_responses alias, max_msgs and ttl aliases, publish deny only",
 			conf: `authorization { users: [{user: a, password: p, permissions: {publish: {deny: "x"}, publish_allow_responses: {max_msgs: 2, ttl: "5s"}}}] }`,
 			want: authConfig{Users: []broker.User{{Name: "a", Password: "p", Permissions: &broker.Permissions{
@@ -362,10 +370,6 @@ func TestParseConfigFileAuthErrors(t *testing.T) {
 			`2: authorization.users[0].permissions.allow_responses.expires: error parsing expires, not a duration string`}},
 		{name: "allow_responses expires bad", conf: "authorization { users: [\n {user: a, permissions: {allow_responses: {expires: \"soon\"}}}\n] }", want: []string{
 			`2: authorization.users[0].permissions.allow_responses.expires: error parsing expires: time: invalid duration "soon"`}},
-		{name: "allow_responses negative expires", conf: "authorization { users: [\n {user: a, permissions: {allow_responses: {ttl: \"-1s\"}}}\n] }", want: []string{
-			`2: authorization.users[0].permissions.allow_responses.ttl: negative values (no expiry) are not supported`}},
-		{name: "allow_responses negative max", conf: "authorization { users: [\n {user: a, permissions: {allow_responses: {max: -1}}}\n] }", want: []string{
-			`2: authorization.users[0].permissions.allow_responses.max: negative values (unlimited replies) are not supported`}},
 		{name: "allow_responses max not an integer", conf: "authorization { users: [\n {user: a, permissions: {allow_responses: {max: \"3\"}}}\n] }", want: []string{
 			`2: authorization.users[0].permissions.allow_responses.max: expected an integer, got string`}},
 		{name: "allow_responses unknown key", conf: "authorization { users: [\n {user: a, permissions: {allow_responses: {count: 3}}}\n] }", want: []string{
