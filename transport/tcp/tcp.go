@@ -30,8 +30,9 @@ func NewServer(kind transport.Kind, tlsConf *tls.Config, handoff transport.Hando
 	return &Server{handoff: handoff, tls: tlsConf, kind: kind}
 }
 
-// Serve accepts connections on ln until Close. It returns nil after Close,
-// or the listener's error.
+// Serve accepts connections on ln until Close (or until ln is closed) and
+// returns nil then. Other accept errors (such as running out of file
+// descriptors) are retried with a backoff of up to 1 s.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closed {
@@ -48,14 +49,11 @@ func (s *Server) Serve(ln net.Listener) error {
 			if s.isClosed() || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// Out of file descriptors or similar: back off, retry.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				time.Sleep(backoff)
-				continue
-			}
-			return err
+			// Out of file descriptors (EMFILE is no timeout) or similar:
+			// back off and retry; only a closed listener ends the loop.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			time.Sleep(backoff)
+			continue
 		}
 		backoff = 0
 		if tc, ok := conn.(*net.TCPConn); ok {

@@ -176,9 +176,9 @@ func TestServeAcceptErrors(t *testing.T) {
 		want      error
 		wantCalls int
 	}{
-		{"listener error is returned", []error{boom}, boom, 1},
 		{"closed listener: nil", nil, nil, 1},
-		{"timeouts are retried", []error{timeoutErr{}, timeoutErr{}, boom}, boom, 3},
+		{"any error is retried (EMFILE is no timeout)", []error{boom, boom}, nil, 3},
+		{"timeouts are retried", []error{timeoutErr{}, timeoutErr{}, boom}, nil, 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -428,3 +428,26 @@ func TestWriteBuffersCapsFrames(t *testing.T) {
 		})
 	}
 }
+
+// A peer that pings without reading cannot grow the control queue: only
+// the pong for the latest ping is kept.
+func TestPingFloodKeepsOnePong(t *testing.T) {
+	var in []byte
+	for i := range 1000 {
+		in = append(in, frame(0x89, []byte(fmt.Sprintf("ping-%04d", i)), true)...)
+	}
+	c, m := memConnWith(in, upgrade{}, nil)
+	buf := make([]byte, 64)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			break
+		}
+	}
+	c.mu.Lock()
+	queued := len(c.ctrl)
+	c.mu.Unlock()
+	assert.LessOrEqual(t, queued, 2+len("ping-0999"), "pongs piled up")
+	_, err := c.WriteBuffers(nil)
+	require.NoError(t, err)
+	assert.Equal(t, append([]byte{0x8A, byte(len("ping-0999"))}, "ping-0999"...), m.written())
+}

@@ -68,8 +68,9 @@ func NewServer(cfg Config, handoff transport.Handoff) (*Server, error) {
 // Serve accepts connections on l until Shutdown or Close, upgrading each in
 // its own goroutine: TLS handshake (when Config.TLSConfig is set) and
 // upgrade request, both within Config.HandshakeTimeout, then the hand-off.
-// It returns nil after Shutdown or Close (and closes l), or the accept
-// error otherwise.
+// It returns nil after Shutdown or Close (and closes l) or once l is
+// closed; other accept errors (such as running out of file descriptors)
+// are retried with a backoff of up to 1 s.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.closed {
@@ -91,17 +92,17 @@ func (s *Server) Serve(l net.Listener) error {
 			if closed {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				time.Sleep(backoff)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				s.mu.Lock()
+				delete(s.listeners, l)
+				s.mu.Unlock()
+				return nil
 			}
-			s.mu.Lock()
-			delete(s.listeners, l)
-			s.mu.Unlock()
-			l.Close()
-			return err
+			// Out of file descriptors (EMFILE is no timeout) or similar:
+			// back off and retry.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			time.Sleep(backoff)
+			continue
 		}
 		backoff = 0
 		s.mu.Lock()

@@ -34,15 +34,17 @@ func (c *Conn) SetWaker(wake func()) {
 	c.mu.Unlock()
 }
 
-// queuePong queues a pong echoing payload and wakes the writer. Pongs are
-// dropped once a close frame is pending.
+// queuePong queues a pong echoing payload and wakes the writer. Only the
+// pong for the latest ping is kept (RFC 6455 §5.5.3 allows it), so a peer
+// that pings without reading cannot grow the queue. Pongs are dropped once
+// a close frame is pending.
 func (c *Conn) queuePong(payload []byte) {
 	c.mu.Lock()
 	if c.closeQueued {
 		c.mu.Unlock()
 		return
 	}
-	c.ctrl = c.appendControl(c.ctrl, bitFin|opPong, payload)
+	c.ctrl = c.appendControl(c.ctrl[:0], bitFin|opPong, payload)
 	wake := c.wake
 	c.mu.Unlock()
 	if wake != nil {
