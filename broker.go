@@ -209,6 +209,11 @@ func (b *Broker) stopListenersLocked() {
 	if b.wsLn != nil {
 		_ = b.wsSrv.Close()
 		b.wsLn = nil
+		// A closed websocket server stays closed: give a retried Start
+		// (and WebsocketHandler) a fresh one.
+		if srv, err := b.newWebsocketServer(); err == nil {
+			b.wsSrv = srv
+		}
 	}
 }
 

@@ -2,11 +2,15 @@ package broker_test
 
 import (
 	"bufio"
+	"crypto/sha1"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -260,4 +264,49 @@ func TestLeafHubEnforcesPermissions(t *testing.T) {
 		got = strings.HasPrefix(l, "LMSG down.1 ")
 	}
 	assert.Equal(t, 1, hub.NumLeafNodes())
+}
+
+// A websocket hub that upgrades and then says nothing is given up on
+// after the first-INFO timeout, and dialled again.
+func TestLeafSilentHubIsRedialled(t *testing.T) {
+	var attempts atomic.Int64
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var conns sync.WaitGroup
+	stop := make(chan struct{})
+	conns.Add(1)
+	go func() {
+		defer conns.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			attempts.Add(1)
+			conns.Add(1)
+			go func() {
+				defer conns.Done()
+				defer c.Close()
+				// Answer the upgrade, then stay silent.
+				br := bufio.NewReader(c)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				key := req.Header.Get("Sec-WebSocket-Key")
+				h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+				_, _ = c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+					base64.StdEncoding.EncodeToString(h[:]) + "\r\n\r\n"))
+				select {
+				case <-stop:
+				case <-time.After(10 * time.Second):
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() { close(stop); _ = ln.Close(); conns.Wait() })
+	startBroker(t, broker.WithLeafnodeRemote(broker.LeafnodeRemote{
+		URLs: []string{"ws://" + ln.Addr().String()}, ReconnectInterval: 20 * time.Millisecond,
+	}))
+	waitFor(t, 10*time.Second, func() bool { return attempts.Load() >= 2 }, "a second attempt after the silent one")
 }

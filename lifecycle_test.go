@@ -204,3 +204,21 @@ func TestTCPClientsOverTLS(t *testing.T) {
 	r.expectClosed()
 	require.NoError(t, nc.Flush())
 }
+
+// A Start that fails to bind can be retried, and the websocket side works
+// after the retry.
+func TestStartRetryAfterBindError(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	b, err := broker.New(broker.WithListen("127.0.0.1:0"), broker.WithWebsocket("127.0.0.1:0"), broker.WithNoTLS(),
+		broker.WithLeafnodeListen(busy.Addr().String()))
+	require.NoError(t, err)
+	require.Error(t, b.Start(context.Background()))
+	require.NoError(t, busy.Close())
+	require.NoError(t, b.Start(context.Background()))
+	defer b.Close()
+	nc, err := nats.Connect(b.WebsocketURL(), nats.NoReconnect())
+	require.NoError(t, err)
+	defer nc.Close()
+	require.NoError(t, nc.Flush())
+}

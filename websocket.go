@@ -108,13 +108,13 @@ func (b *Broker) newWebsocketServer() (*websocket.Server, error) {
 func (b *Broker) WebsocketHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b.mu.Lock()
-		running := b.state == stateRunning
+		running, srv := b.state == stateRunning, b.wsSrv
 		b.mu.Unlock()
 		if !running {
 			http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 			return
 		}
-		b.wsSrv.ServeHTTP(w, r)
+		srv.ServeHTTP(w, r)
 	})
 }
 
@@ -141,10 +141,11 @@ func (b *Broker) websocketURLLocked() string {
 // listenWebsocket binds the websocket listener (b.mu held).
 func (b *Broker) listenWebsocket(ln net.Listener) {
 	b.wsLn = ln
+	srv := b.wsSrv
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
-		if err := b.wsSrv.Serve(ln); err != nil {
+		if err := srv.Serve(ln); err != nil {
 			b.log.Error("websocket listener stopped", "err", err)
 		}
 	}()

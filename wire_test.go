@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -156,4 +157,31 @@ func TestBadArgumentsCloseSilently(t *testing.T) {
 			r.expectClosed()
 		})
 	}
+}
+
+// Once the server closes a client (here 'Stale Connection'), nothing the
+// client still sends takes effect while the close lingers.
+func TestClosingClientIsIgnored(t *testing.T) {
+	b := startBroker(t, broker.WithPingInterval(100*time.Millisecond), broker.WithPingMax(1))
+	watcher := transportNamed("tcp").connect(t, b)
+	s, err := watcher.SubscribeSync("foo")
+	require.NoError(t, err)
+	require.NoError(t, watcher.Flush())
+
+	r := dialRaw(t, b)
+	readInfo(t, r)
+	r.send("CONNECT {\"verbose\":false}\r\n")
+	for l := r.line(); l != "-ERR 'Stale Connection'"; l = r.line() {
+		require.Equal(t, "PING", l)
+	}
+	for range 20 {
+		r.send("PUB foo 5\r\nstale\r\n")
+	}
+	// A message published afterwards by a live client arrives alone.
+	require.NoError(t, watcher.Publish("foo", []byte("live")))
+	m, err := s.NextMsg(5 * time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "live", string(m.Data))
+	_, err = s.NextMsg(100 * time.Millisecond)
+	assert.ErrorIs(t, err, nats.ErrTimeout, "a closed client's PUB was routed")
 }

@@ -98,6 +98,10 @@ type Client struct {
 	echo    atomic.Bool
 	headers atomic.Bool
 
+	// gone is set with closing: readable without the lock, so that routing
+	// skips a closing connection and its read loop stops acting on input.
+	gone atomic.Bool
+
 	mu       sync.Mutex
 	out      net.Buffers // pending chunks; the last one may have room
 	pending  int64       // bytes queued and not yet written
@@ -175,6 +179,9 @@ func (c *Client) Start(wg *sync.WaitGroup, info []byte, acc *Account) {
 	switch {
 	case c.leaf != nil && c.leaf.solicited:
 		// The hub speaks first; we authenticate to it.
+		if len(c.leaf.opts.FirstInfo) == 0 {
+			c.armFirstInfo()
+		}
 	case c.leaf != nil:
 		c.needAuth = true // a leaf always sends CONNECT first
 	default:
@@ -241,11 +248,12 @@ func (c *Client) closeWith(errText string, reason transport.CloseReason, flush b
 		}
 		c.mu.Unlock()
 		if abort {
-			_ = c.conn.Close()
+			c.closeNow()
 		}
 		return
 	}
 	c.closing = true
+	c.gone.Store(true)
 	c.flushOut = flush
 	c.reason = reason
 	if errText != "" {
@@ -267,9 +275,17 @@ func (c *Client) closeWith(errText string, reason transport.CloseReason, flush b
 	c.log.Debug("closing connection", "reason", string(reason))
 	if !flush {
 		// The writer may be stuck in a write: unblock it.
-		_ = c.conn.Close()
+		c.closeNow()
 	}
 	c.signal()
+}
+
+// closeNow closes the connection at once. The write deadline goes first,
+// so that closing a TLS connection does not block the caller (maybe a
+// publisher cutting off a slow consumer) on its close_notify.
+func (c *Client) closeNow() {
+	_ = c.conn.SetWriteDeadline(time.Now())
+	_ = c.conn.Close()
 }
 
 // signal wakes the write loop; it never blocks.

@@ -153,6 +153,9 @@ func (c *Client) ProcessPong() error {
 
 // ProcessSub handles SUB.
 func (c *Client) ProcessSub(subject, queue, sid []byte) error {
+	if c.gone.Load() {
+		return errGone
+	}
 	if err := c.checkAuth(); err != nil {
 		return err
 	}
@@ -232,8 +235,15 @@ func (c *Client) unsubscribe(s *subscription) {
 	}
 }
 
+// errGone stops the parser of a connection that is closing: nothing it
+// still sends takes effect.
+var errGone = &closeError{"", transport.ClientClosed}
+
 // ProcessPub routes a published message.
 func (c *Client) ProcessPub(subject, reply []byte, hdrLen int, msg []byte) error {
+	if c.gone.Load() {
+		return errGone
+	}
 	if err := c.checkAuth(); err != nil {
 		return err
 	}
@@ -286,6 +296,9 @@ func (c *Client) deliver(s *subscription, subject, reply []byte, hdrLen int, msg
 	if max := s.max.Load(); max > 0 {
 		n := s.delivered.Add(1)
 		if n > max {
+			// Also when UNSUB's max raced with deliveries: the
+			// subscription must not outlive its limit.
+			rc.unsubscribe(s)
 			return false
 		}
 		if n == max {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/wsbroker/broker/internal/proto"
@@ -86,6 +87,7 @@ type leafState struct {
 	waiting   bool   // solicited: CONNECT sent, waiting for the connect_info INFO
 	linked    bool   // registered with the account
 	gotInfo   bool
+	infoSeen  atomic.Bool                   // gotInfo, for the first-INFO timer
 	subs      map[interestKey]*subscription // the peer's interest, read loop only
 	waitTmr   *time.Timer
 }
@@ -136,6 +138,12 @@ func (h *leafHandler) ProcessInfo(arg []byte) error {
 	}
 	if !l.gotInfo {
 		l.gotInfo = true
+		l.infoSeen.Store(true)
+		c.mu.Lock()
+		if l.waitTmr != nil {
+			l.waitTmr.Stop() // the first-INFO timer
+		}
+		c.mu.Unlock()
 		if info.ClientID == 0 || (len(info.LeafnodeURLs) == 0 && !info.InfoOnConnect) {
 			c.log.Warn("leafnode: attempted to connect to wrong port (not a leafnode listener)")
 			return &closeError{"", transport.ProtocolViolation}
@@ -186,6 +194,22 @@ func (h *leafHandler) ProcessInfo(arg []byte) error {
 		c.linkUp()
 	}
 	return nil
+}
+
+// firstInfoTimeout bounds the wait for the hub's first INFO on a link
+// this side dialled (nats-server: first_info_timeout, 1 s).
+const firstInfoTimeout = 2 * time.Second
+
+// armFirstInfo closes a solicited link whose hub says nothing.
+func (c *Client) armFirstInfo() {
+	c.mu.Lock()
+	c.leaf.waitTmr = time.AfterFunc(firstInfoTimeout, func() {
+		if !c.leaf.infoSeen.Load() {
+			c.log.Warn("leafnode: no INFO from the hub in time")
+			c.Abort(transport.StaleConnection)
+		}
+	})
+	c.mu.Unlock()
 }
 
 // linkUp registers the link with its account, which sends the snapshot of
@@ -262,6 +286,9 @@ func (h *leafHandler) ProcessErr(text []byte) error {
 
 // ProcessLSPlus records interest of the peer.
 func (h *leafHandler) ProcessLSPlus(subject, queue []byte, weight int) error {
+	if h.c().gone.Load() {
+		return errGone
+	}
 	if err := h.checkLinked(); err != nil {
 		return err
 	}
@@ -292,6 +319,9 @@ func (h *leafHandler) ProcessLSPlus(subject, queue []byte, weight int) error {
 	s := &subscription{client: c}
 	s.qweight.Store(int32(weight))
 	s.Subject, s.Queue = k.subject, k.queue
+	if k.queue != "" {
+		s.queueB = []byte(k.queue) // set before anyone can route to s
+	}
 	s.Owner = s
 	if err := acc.Sublist.Insert(&s.Subscription); err != nil {
 		c.log.Debug("leafnode: invalid interest", "subject", k.subject, "queue", k.queue)
@@ -328,6 +358,9 @@ func (h *leafHandler) ProcessLSMinus(subject, queue []byte) error {
 
 // ProcessLMsg routes a message from the peer.
 func (h *leafHandler) ProcessLMsg(subject, reply []byte, queues [][]byte, hdrLen int, msg []byte) error {
+	if h.c().gone.Load() {
+		return errGone
+	}
 	if err := h.checkLinked(); err != nil {
 		return err
 	}

@@ -100,6 +100,9 @@ func newSub(c *Client, subject, queue string, weight int) *subscription {
 	s.sid = []byte(s.SID)
 	s.Owner = s
 	s.qweight.Store(int32(weight))
+	if c.leaf != nil && queue != "" {
+		s.queueB = []byte(queue) // as ProcessLSPlus
+	}
 	return s
 }
 

@@ -112,7 +112,7 @@ func (c *Client) deliverQueue(group []*sublist.Subscription, subject, reply []by
 	for i := range n {
 		s := group[(start+i)%n].Owner.(*subscription)
 		if s.client.leaf != nil {
-			if c.canForward(s.client) {
+			if c.canForward(s.client) && !s.client.gone.Load() {
 				total += s.weight()
 			}
 			continue
@@ -130,7 +130,7 @@ func (c *Client) deliverQueue(group []*sublist.Subscription, subject, reply []by
 	pick := rand.IntN(total)
 	for _, gs := range group {
 		s := gs.Owner.(*subscription)
-		if s.client.leaf == nil || !c.canForward(s.client) {
+		if s.client.leaf == nil || !c.canForward(s.client) || s.client.gone.Load() {
 			continue
 		}
 		if pick -= s.weight(); pick < 0 {
@@ -141,13 +141,9 @@ func (c *Client) deliverQueue(group []*sublist.Subscription, subject, reply []by
 	return false
 }
 
-// queueBytes returns the queue name of s as bytes, kept with s.
-func queueBytes(s *subscription) []byte {
-	if s.queueB == nil {
-		s.queueB = []byte(s.Queue)
-	}
-	return s.queueB
-}
+// queueBytes returns the queue name of s as bytes (set when a link's
+// queue subscription is created).
+func queueBytes(s *subscription) []byte { return s.queueB }
 
 // deliverLink copies one message into the output of a leaf node link as
 // LMSG (or HMSG when the link takes headers).

@@ -308,3 +308,39 @@ func TestEnqueueSlowConsumerPending(t *testing.T) {
 	assert.Equal(t, "Slow Consumer (Pending Bytes)", string(rc.reason))
 	assert.Contains(t, pubc.pcd, rc, "the first delivery marked the receiver for a wake-up")
 }
+
+// UNSUB's max can land after concurrent deliveries already passed it: the
+// next delivery must still remove the subscription (nats-server does).
+func TestAutoUnsubscribeRaceRemovesSubscription(t *testing.T) {
+	acc := NewAccount("A")
+	pub := newTestClient(t, acc)
+	sub := newTestClient(t, acc)
+	s := addSub(t, acc, sub, "foo", "", 0)
+	s.delivered.Store(1) // a delivery happened before UNSUB stored max
+	s.max.Store(1)
+	assert.False(t, pub.deliver(s, []byte("foo"), nil, -1, []byte("x")))
+	assert.Equal(t, 0, acc.Sublist.Count(), "subscription outlived its limit")
+	sub.mu.Lock()
+	assert.Empty(t, sub.subs)
+	sub.mu.Unlock()
+}
+
+// A closing link is not picked for a queue group: the message goes to a
+// member that can take it.
+func TestQueueSkipsClosingLink(t *testing.T) {
+	acc := NewAccount("A")
+	pub := newTestClient(t, acc)
+	closing := newTestLink(t, acc, false)
+	open := newTestLink(t, acc, false)
+	addSub(t, acc, closing, "foo", "q", 100)
+	addSub(t, acc, open, "foo", "q", 1)
+	closing.mu.Lock()
+	closing.closing = true
+	closing.gone.Store(true)
+	closing.mu.Unlock()
+	takeOut(open)
+	for range 50 {
+		require.True(t, pub.route(acc, []byte("foo"), nil, -1, []byte("x"), nil, false))
+	}
+	assert.Len(t, protoLines(takeOut(open)), 100, "every message to the open link (LMSG line + payload)")
+}
