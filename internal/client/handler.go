@@ -70,7 +70,7 @@ func (c *Client) applyGrant(g *Grant) error {
 	if c.authTmr != nil {
 		c.authTmr.Stop()
 	}
-	if !g.Expires.IsZero() {
+	if !g.Expires.IsZero() && !c.closing {
 		c.expTmr = time.AfterFunc(time.Until(g.Expires), func() {
 			c.CloseWithError("User Authentication Expired", transport.AuthenticationExpired)
 		})

@@ -74,10 +74,11 @@ type Config struct {
 	// Cookies names the cookies whose values go into Meta.Cookies
 	// (exact, case-sensitive names; the last of repeated names wins).
 	Cookies []string
-	// MaxPayload bounds, in bytes, the inflated size of one compressed
-	// message; its compressed size is bounded by min(8*MaxPayload, 64 MiB).
-	// Default DefaultMaxPayload (1 MiB) when 0. Uncompressed messages have
-	// no size limit of their own: they are streamed.
+	// MaxPayload bounds, in bytes, one compressed message: at most
+	// min(8*MaxPayload, 64 MiB) compressed bytes, inflated (streamed into
+	// Read) to at most as many; outbound frames carry at most MaxPayload
+	// bytes. Default DefaultMaxPayload (1 MiB) when 0. Uncompressed
+	// messages have no size limit of their own: they are streamed.
 	MaxPayload int
 	// Headers are extra headers added to every 101 response, in key order.
 	// They are emitted verbatim; validating them is the caller's job.
