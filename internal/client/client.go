@@ -297,7 +297,8 @@ func (c *Client) signal() {
 }
 
 func (c *Client) readLoop() {
-	buf := make([]byte, readBufSize)
+	buf := make([]byte, minReadBuf)
+	small := 0 // consecutive reads that used less than half of buf
 	if c.leaf != nil && len(c.leaf.opts.FirstInfo) > 0 {
 		err := c.leaf.parser.Parse(c.leaf.opts.FirstInfo, (*leafHandler)(c))
 		c.flushReceivers()
@@ -324,6 +325,18 @@ func (c *Client) readLoop() {
 				c.protocolError(perr)
 				c.drain(buf)
 				break
+			}
+			// The parser keeps nothing of buf: resize it to the traffic.
+			// A full read asks for more; a run of small ones gives back.
+			switch {
+			case n == len(buf) && len(buf) < maxReadBuf:
+				buf, small = make([]byte, 2*len(buf)), 0
+			case n < len(buf)/2 && len(buf) > minReadBuf:
+				if small++; small >= shrinkAfter {
+					buf, small = make([]byte, len(buf)/2), 0
+				}
+			default:
+				small = 0
 			}
 		}
 		if err != nil {
@@ -357,9 +370,15 @@ func readCloseReason(err error) transport.CloseReason {
 	return transport.ReadError
 }
 
-// readBufSize is the read buffer of a connection, in bytes. Larger payloads
+// Read buffer sizes of a connection, in bytes: it starts small (an idle
+// browser costs little), doubles on full reads up to maxReadBuf, and halves
+// after shrinkAfter reads that used less than half of it. Larger payloads
 // are assembled by the parser.
-const readBufSize = 32 << 10
+const (
+	minReadBuf  = 512
+	maxReadBuf  = 64 << 10
+	shrinkAfter = 4
+)
 
 // flushReceivers signals every connection this read delivered to.
 func (c *Client) flushReceivers() {
