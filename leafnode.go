@@ -191,8 +191,20 @@ func (b *Broker) LeafnodeURL() string {
 
 // startRemotes starts one goroutine per remote (b.mu held).
 func (b *Broker) startRemotes() {
+	known := map[string]bool{"": true, globalAccount: true, b.opts.leaf.account: true}
+	for _, u := range b.opts.auth.users {
+		known[u.Account] = true
+	}
+	for _, u := range b.opts.leaf.users {
+		known[u.Account] = true
+	}
 	for i := range b.opts.leaf.remotes {
 		r := &b.opts.leaf.remotes[i]
+		if !known[r.Account] && b.opts.auth.hook == nil && len(b.opts.auth.operators) == 0 {
+			// Accounts exist once named; a typo would silently serve an
+			// empty account.
+			b.log.Warn("leafnode remote serves an account no user belongs to", "account", r.Account)
+		}
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()
