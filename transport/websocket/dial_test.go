@@ -83,7 +83,7 @@ func TestDialEcho(t *testing.T) {
 			mux := http.NewServeMux()
 			mux.Handle("/nats/", srv)
 			hs := httptest.NewServer(mux)
-			defer func() { hs.Close(); e.wg.Wait() }()
+			defer func() { hs.Close(); e.wait() }()
 			defer srv.Close()
 			c := dialT(t, "ws://"+hs.Listener.Addr().String()+"/nats/x?y=1",
 				DialOptions{Compression: compress, Header: http.Header{"User-Agent": {"leaf/1"}}})
@@ -603,7 +603,7 @@ func TestDialTLS(t *testing.T) {
 		srv, err := NewServer(Config{}, e.handoff)
 		require.NoError(t, err)
 		hs := httptest.NewTLSServer(srv)
-		defer func() { hs.Close(); e.wg.Wait() }()
+		defer func() { hs.Close(); e.wait() }()
 		defer srv.Close()
 		pool := x509.NewCertPool()
 		pool.AddCert(hs.Certificate())

@@ -67,7 +67,7 @@ func TestHandshakeChecks(t *testing.T) {
 			srv, err := NewServer(cfg, e.handoff)
 			require.NoError(t, err)
 			hs := httptest.NewServer(srv)
-			t.Cleanup(func() { srv.Close(); hs.Close(); e.wg.Wait() })
+			t.Cleanup(func() { srv.Close(); hs.Close(); e.wait() })
 			return hs.Listener.Addr().String()
 		},
 	}

@@ -29,9 +29,21 @@ const testTimeout = 5 * time.Second
 // echoEngine is a minimal engine: it echoes every byte read, with one read
 // loop and one write loop per connection, as the real engine does.
 type echoEngine struct {
-	wg    sync.WaitGroup
-	metas chan transport.Meta
-	errs  chan error // read errors, one per connection
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	closed bool // set by wait: later hand-offs are refused
+	metas  chan transport.Meta
+	errs   chan error // read errors, one per connection
+}
+
+// wait refuses further hand-offs and waits for the running ones: a
+// hand-off still in flight when a test ends must not Add to the
+// WaitGroup while it is waited on.
+func (e *echoEngine) wait() {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	e.wg.Wait()
 }
 
 func newEchoEngine() *echoEngine {
@@ -39,6 +51,14 @@ func newEchoEngine() *echoEngine {
 }
 
 func (e *echoEngine) handoff(nc net.Conn, meta transport.Meta) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		_ = nc.Close()
+		return
+	}
+	e.wg.Add(2)
+	e.mu.Unlock()
 	e.metas <- meta
 	c := nc.(*Conn)
 	wake := make(chan struct{}, 1)
@@ -50,7 +70,6 @@ func (e *echoEngine) handoff(nc net.Conn, meta transport.Meta) {
 	})
 	data := make(chan []byte, 64)
 	var rerr error
-	e.wg.Add(2)
 	go func() {
 		defer e.wg.Done()
 		defer close(data)
@@ -122,7 +141,7 @@ func startServer(t *testing.T, cfg Config, e *echoEngine) (*Server, string) {
 	t.Cleanup(func() {
 		require.NoError(t, srv.Close())
 		require.NoError(t, <-done)
-		e.wg.Wait()
+		e.wait()
 	})
 	return srv, l.Addr().String()
 }

@@ -68,7 +68,7 @@ func TestHandlerMode(t *testing.T) {
 	mux.Handle("/nats", srv)
 	mux.HandleFunc("/other", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "other") })
 	hs := httptest.NewServer(mux)
-	defer func() { hs.Close(); e.wg.Wait() }()
+	defer func() { hs.Close(); e.wait() }()
 	defer srv.Close()
 
 	resp, err := http.Get(hs.URL + "/other")
@@ -169,7 +169,7 @@ func TestShutdown(t *testing.T) {
 	c.send(frame(0x88, closePayload(1001, ""), true)) // client's close reply
 	require.NoError(t, <-shut)
 	require.NoError(t, <-done)
-	e.wg.Wait()
+	e.wait()
 	_, err = net.DialTimeout("tcp", l.Addr().String(), time.Second)
 	assert.Error(t, err, "listener closed")
 }
