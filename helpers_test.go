@@ -3,14 +3,8 @@ package broker_test
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -23,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wsbroker/broker"
+	"github.com/wsbroker/broker/internal/testcert"
 )
 
 // startBroker starts a broker on a random loopback port and shuts it down
@@ -139,30 +134,8 @@ var (
 func testTLS(t testing.TB) tlsPair {
 	t.Helper()
 	tlsOnce.Do(func() {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		require.NoError(t, err)
-		tmpl := &x509.Certificate{
-			SerialNumber:          big.NewInt(1),
-			Subject:               pkix.Name{CommonName: "wsbroker test"},
-			NotBefore:             time.Now().Add(-time.Hour),
-			NotAfter:              time.Now().Add(24 * time.Hour),
-			IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-			DNSNames:              []string{"localhost"},
-			KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-			ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-			IsCA:                  true,
-			BasicConstraintsValid: true,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		require.NoError(t, err)
-		cert, err := x509.ParseCertificate(der)
-		require.NoError(t, err)
-		pool := x509.NewCertPool()
-		pool.AddCert(cert)
-		tlsVal = tlsPair{
-			server: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}}},
-			client: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
-		}
+		c := testcert.New(t)
+		tlsVal = tlsPair{server: c.Server(), client: c.Client()}
 	})
 	return tlsVal
 }

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/stretchr/testify/assert"
 )
 
 // leafRecorder is a LeafHandler that records every operation as a string,
@@ -104,33 +102,7 @@ func parseLeafChunks(p *LeafParser, chunks ...[]byte) ([]string, error) {
 // split point, and asserts that all give want and wantErr.
 func checkLeafAllSplits(t *testing.T, newParser func() *LeafParser, in string, want []string, wantErr error) {
 	t.Helper()
-	check := func(how string, events []string, err error) {
-		t.Helper()
-		assert.Equal(t, want, events, how)
-		if wantErr == nil {
-			assert.NoError(t, err, how)
-		} else {
-			assert.ErrorIs(t, err, wantErr, how)
-		}
-	}
-	events, err := parseLeafChunks(newParser(), []byte(in))
-	check("one chunk", events, err)
-
-	var bytewise [][]byte
-	for i := 0; i < len(in); i++ {
-		bytewise = append(bytewise, []byte{in[i]})
-	}
-	events, err = parseLeafChunks(newParser(), bytewise...)
-	check("byte by byte", events, err)
-
-	for cut := 1; cut < len(in); cut++ {
-		events, err = parseLeafChunks(newParser(), []byte(in[:cut]), []byte(in[cut:]))
-		check(fmt.Sprintf("split at %d", cut), events, err)
-		if t.Failed() {
-			t.Logf("split at %d: %q | %q", cut, in[:cut], in[cut:])
-			return
-		}
-	}
+	checkSplits(t, func(chunks ...[]byte) ([]string, error) { return parseLeafChunks(newParser(), chunks...) }, in, want, wantErr)
 }
 
 func defaultLeafParser() *LeafParser { return &LeafParser{} }

@@ -14,6 +14,14 @@ import (
 // point, and asserts that all give want and wantErr.
 func checkAllSplits(t *testing.T, newParser func() *Parser, in string, want []string, wantErr error) {
 	t.Helper()
+	checkSplits(t, func(chunks ...[]byte) ([]string, error) { return parseChunks(newParser(), chunks...) }, in, want, wantErr)
+}
+
+// checkSplits feeds in to parse (a fresh parser each call) in one chunk,
+// byte by byte and at every 2-way split point, and asserts that all give
+// want and wantErr. Both parsers' tests use it.
+func checkSplits(t *testing.T, parse func(chunks ...[]byte) ([]string, error), in string, want []string, wantErr error) {
+	t.Helper()
 	check := func(how string, events []string, err error) {
 		t.Helper()
 		assert.Equal(t, want, events, how)
@@ -23,18 +31,18 @@ func checkAllSplits(t *testing.T, newParser func() *Parser, in string, want []st
 			assert.ErrorIs(t, err, wantErr, how)
 		}
 	}
-	events, err := parseChunks(newParser(), []byte(in))
+	events, err := parse([]byte(in))
 	check("one chunk", events, err)
 
 	var bytewise [][]byte
 	for i := 0; i < len(in); i++ {
 		bytewise = append(bytewise, []byte{in[i]})
 	}
-	events, err = parseChunks(newParser(), bytewise...)
+	events, err = parse(bytewise...)
 	check("byte by byte", events, err)
 
 	for cut := 1; cut < len(in); cut++ {
-		events, err = parseChunks(newParser(), []byte(in[:cut]), []byte(in[cut:]))
+		events, err = parse([]byte(in[:cut]), []byte(in[cut:]))
 		check(fmt.Sprintf("split at %d", cut), events, err)
 		if t.Failed() {
 			t.Logf("split at %d: %q | %q", cut, in[:cut], in[cut:])
