@@ -43,12 +43,7 @@ func AppendMsgHeader(dst, subject, sid, reply []byte, hdrLen, totalLen int) []by
 		dst = append(dst, reply...)
 		dst = append(dst, ' ')
 	}
-	if hdrLen >= 0 {
-		dst = strconv.AppendInt(dst, int64(hdrLen), 10)
-		dst = append(dst, ' ')
-	}
-	dst = strconv.AppendInt(dst, int64(totalLen), 10)
-	return append(dst, "\r\n"...)
+	return appendSizes(dst, hdrLen, totalLen)
 }
 
 // AppendMsg appends MSG <subject> <sid> [reply] <size>\r\n<payload>\r\n.
@@ -87,4 +82,15 @@ func AppendNoResponders(dst, reply, sid, subject []byte) []byte {
 	dst = append(dst, ": "...)
 	dst = append(dst, subject...)
 	return append(dst, "\r\n\r\n\r\n"...)
+}
+
+// appendSizes ends a message control line: "[<hdrLen> ]<totalLen>\r\n",
+// the header size only when hdrLen >= 0.
+func appendSizes(dst []byte, hdrLen, totalLen int) []byte {
+	if hdrLen >= 0 {
+		dst = strconv.AppendInt(dst, int64(hdrLen), 10)
+		dst = append(dst, ' ')
+	}
+	dst = strconv.AppendInt(dst, int64(totalLen), 10)
+	return append(dst, "\r\n"...)
 }

@@ -68,12 +68,7 @@ func AppendLMsgHeader(dst, subject, reply []byte, queues [][]byte, hdrLen, total
 		dst = append(dst, reply...)
 		dst = append(dst, ' ')
 	}
-	if hdrLen >= 0 {
-		dst = strconv.AppendInt(dst, int64(hdrLen), 10)
-		dst = append(dst, ' ')
-	}
-	dst = strconv.AppendInt(dst, int64(totalLen), 10)
-	return append(dst, "\r\n"...)
+	return appendSizes(dst, hdrLen, totalLen)
 }
 
 // AppendLMsg appends a whole leafnode message: the control line of
