@@ -43,6 +43,7 @@ type Config struct {
 	PingInterval   time.Duration // between server PINGs
 	PingMax        int           // unanswered PINGs before 'Stale Connection'
 	AuthTimeout    time.Duration // time to send CONNECT when auth is required
+	MaxSubs        int           // subscriptions per connection; <= 0 unlimited
 	Logger         *slog.Logger  // never nil
 }
 
@@ -133,6 +134,7 @@ func New(id uint64, conn net.Conn, meta transport.Meta, cfg *Config, host Host) 
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		readDone: make(chan struct{}),
+		maxSubs:  cfg.MaxSubs,
 		// nats-server's defaults before CONNECT.
 		opts: proto.ConnectInfo{Verbose: true, Pedantic: true, Echo: true},
 	}

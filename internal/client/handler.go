@@ -61,6 +61,9 @@ func (c *Client) applyGrant(g *Grant) error {
 	c.perms = p
 	c.permsSrc = g.Permissions
 	c.maxSubs = g.MaxSubs
+	if m := c.cfg.MaxSubs; m > 0 && (c.maxSubs <= 0 || m < c.maxSubs) {
+		c.maxSubs = m
+	}
 	c.user = g.User
 	if g.MaxPayload > 0 && g.MaxPayload < c.cfg.MaxPayload {
 		c.parser.MaxPayload = g.MaxPayload
