@@ -158,10 +158,11 @@ func (li *linkInterest) update(link *Client, subject, queue string, delta int) b
 		return false
 	}
 	link.mu.Lock()
-	if !link.closing {
-		link.appendLocked(line)
-	}
+	_, cut := link.queueLocked(line)
 	link.mu.Unlock()
+	if cut {
+		link.cutSlow()
+	}
 	return true
 }
 
@@ -187,11 +188,12 @@ func (a *Account) addLink(link *Client) {
 	}
 	snap = proto.AppendLSPlus(snap, []byte(a.lds), nil, 0)
 	link.mu.Lock()
-	if !link.closing {
-		link.appendLocked(snap)
-	}
+	_, cut := link.queueLocked(snap)
 	link.mu.Unlock()
 	a.mu.Unlock()
+	if cut {
+		link.cutSlow()
+	}
 	link.signal()
 }
 

@@ -91,6 +91,9 @@ type Client struct {
 	subs     map[string]*subscription // by sid (links: "subject queue"); guarded by mu
 	pcd      map[*Client]struct{}     // receivers to signal after this read
 	scratch  []byte                   // MSG header line being built
+	stalled  time.Duration            // waited for lagging receivers during this read
+	stallTmr *time.Timer              // bounds one such wait
+	started  bool                     // the peer has sent something
 	louts    []linkOut                // links the message being routed goes to
 	lastIn   atomic.Int64             // unix nanos of the last read
 
@@ -114,6 +117,7 @@ type Client struct {
 	authTmr  *time.Timer
 	expTmr   *time.Timer
 	replies  map[string]replyGrant // reply subjects this client may answer
+	stall    chan struct{}         // closed when pending falls back under stallAt (see waitFor)
 
 	wake     chan struct{} // cap 1: the write loop has work
 	done     chan struct{} // closed when the write loop ends
@@ -242,17 +246,42 @@ func (c *Client) Done() <-chan struct{} { return c.done }
 
 func (c *Client) closeWith(errText string, reason transport.CloseReason, flush bool) {
 	c.mu.Lock()
+	act := c.closeLocked(errText, reason, flush)
+	c.mu.Unlock()
+	switch act {
+	case closeNone:
+		return
+	case closeAbort:
+		// A graceful close already under way is cut short.
+		c.closeNow()
+		return
+	}
+	c.log.Debug("closing connection", "reason", string(reason))
+	if !flush {
+		// The writer may be stuck in a write: unblock it.
+		c.closeNow()
+	}
+	c.signal()
+}
+
+// What closeLocked started.
+const (
+	closeNone    = iota // already closing: nothing to do
+	closeAbort          // already closing gracefully, now aborted: close the socket
+	closeStarted        // closing begins: log, signal the writer (and close the socket if !flush)
+)
+
+// closeLocked marks c closing for reason, queueing -ERR 'errText' if
+// given. c.mu must be held; the caller finishes what it reports once c.mu
+// is released (see closeWith).
+func (c *Client) closeLocked(errText string, reason transport.CloseReason, flush bool) int {
 	if c.closing {
 		// Already closing. An abort still cuts a graceful close short.
-		abort := !flush && c.flushOut
-		if abort {
+		if !flush && c.flushOut {
 			c.flushOut = false
+			return closeAbort
 		}
-		c.mu.Unlock()
-		if abort {
-			c.closeNow()
-		}
-		return
+		return closeNone
 	}
 	c.closing = true
 	c.gone.Store(true)
@@ -261,6 +290,7 @@ func (c *Client) closeWith(errText string, reason transport.CloseReason, flush b
 	if errText != "" {
 		c.appendLocked(proto.AppendErr(nil, errText))
 	}
+	c.releaseStallLocked()
 	if c.pingTmr != nil {
 		c.pingTmr.Stop()
 	}
@@ -273,13 +303,7 @@ func (c *Client) closeWith(errText string, reason transport.CloseReason, flush b
 	if c.leaf != nil && c.leaf.waitTmr != nil {
 		c.leaf.waitTmr.Stop()
 	}
-	c.mu.Unlock()
-	c.log.Debug("closing connection", "reason", string(reason))
-	if !flush {
-		// The writer may be stuck in a write: unblock it.
-		c.closeNow()
-	}
-	c.signal()
+	return closeStarted
 }
 
 // closeNow closes the connection at once. The write deadline goes first,
@@ -316,10 +340,17 @@ func (c *Client) readLoop() {
 		n, err := c.conn.Read(buf)
 		if n > 0 {
 			c.lastIn.Store(time.Now().UnixNano())
+			c.stalled = 0
 			var perr error
-			if c.leaf != nil {
+			if !c.started {
+				c.started = true
+				perr = c.checkFirstOp(buf[0])
+			}
+			switch {
+			case perr != nil:
+			case c.leaf != nil:
 				perr = c.leaf.parser.Parse(buf[:n], (*leafHandler)(c))
-			} else {
+			default:
 				perr = c.parser.Parse(buf[:n], c)
 			}
 			c.flushReceivers()
@@ -350,6 +381,17 @@ func (c *Client) readLoop() {
 	}
 	close(c.readDone)
 	c.teardown()
+}
+
+// checkFirstOp enforces, as nats-server, that a client which must
+// authenticate starts with CONNECT: any other first byte is an
+// 'Authorization Violation', unless the client is admitted without one
+// (no_auth_user).
+func (c *Client) checkFirstOp(b byte) error {
+	if c.leaf != nil || !c.needAuth || c.authed || b|0x20 == 'c' {
+		return nil
+	}
+	return c.checkAuth()
 }
 
 // drain reads and discards until the connection fails, which the write
@@ -474,9 +516,13 @@ func (c *Client) pingTimer() {
 		return
 	}
 	c.pingsOut++
-	c.appendLocked(pingProto)
+	_, cut := c.queueLocked(pingProto)
 	c.pingTmr.Reset(interval)
 	c.mu.Unlock()
+	if cut {
+		c.cutSlow()
+		return
+	}
 	c.signal()
 }
 

@@ -122,14 +122,20 @@ func (c *Client) sendOK() {
 	}
 }
 
-// queue appends p to the client's own output; the read loop flushes it.
+// queue appends p to the client's own output (PONG, +OK, -ERR, ...); the
+// read loop flushes it. It counts against MaxPending like any message: a
+// client that keeps asking without reading the answers is cut off as a
+// slow consumer.
 func (c *Client) queue(p []byte) {
 	c.mu.Lock()
-	if !c.closing {
-		c.appendLocked(p)
-	}
+	ok, cut := c.queueLocked(p)
 	c.mu.Unlock()
-	c.pcd[c] = struct{}{}
+	if cut {
+		c.cutSlow()
+	}
+	if ok {
+		c.pcd[c] = struct{}{}
+	}
 }
 
 // sendErr queues -ERR 'text' without closing.

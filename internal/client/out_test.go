@@ -153,9 +153,14 @@ type buffersConn struct {
 	calls []int // number of buffers per call
 	bytes int
 	got   chan struct{}
+	// onWrite, if set, runs at the start of each call (with b.mu free).
+	onWrite func()
 }
 
 func (b *buffersConn) WriteBuffers(bufs net.Buffers) (int64, error) {
+	if b.onWrite != nil {
+		b.onWrite()
+	}
 	var n int
 	for _, x := range bufs {
 		n += len(x)
@@ -176,12 +181,18 @@ func (b *buffersConn) take() ([]int, int) {
 	return calls, n
 }
 
-func TestWriteLoopOneVectoredWritePerWakeup(t *testing.T) {
+func TestWriteLoopWritesInSteps(t *testing.T) {
 	a, peer := pipe.New()
 	defer peer.Close()
 	bc := &buffersConn{Conn: a, got: make(chan struct{}, 16)}
 	c := New(1, bc, transport.Meta{}, testConfig(), newFakeHost())
 	require.NotNil(t, c.bw)
+	var seen []int64 // pending as each write starts
+	bc.onWrite = func() {
+		c.mu.Lock()
+		seen = append(seen, c.pending)
+		c.mu.Unlock()
+	}
 	startWriteLoop(t, c)
 
 	wait := func() {
@@ -193,15 +204,25 @@ func TestWriteLoopOneVectoredWritePerWakeup(t *testing.T) {
 		}
 	}
 
+	const total = 4*chunkSize + 15
 	c.mu.Lock()
-	c.appendLocked(make([]byte, 2*chunkSize+10))
+	c.appendLocked(make([]byte, 4*chunkSize+10))
 	c.appendLocked(make([]byte, 5))
 	c.mu.Unlock()
 	c.signal()
 	wait()
+	wait()
+	wait()
 	calls, n := bc.take()
-	assert.Equal(t, []int{3}, calls, "all pending chunks in one call")
-	assert.Equal(t, 2*chunkSize+15, n)
+	assert.Equal(t, []int{maxWriteChunks, maxWriteChunks, 1}, calls, "at most maxWriteChunks chunks per write")
+	assert.Equal(t, total, n)
+	// Pending falls after each write, not once the whole backlog is out.
+	assert.Equal(t, []int64{total, total - 2*chunkSize, 15}, seen)
+	require.Eventually(t, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.pending == 0
+	}, 5*time.Second, time.Millisecond, "pending back to 0 once written")
 
 	// A wake-up without data still calls the transport (its own output,
 	// such as a websocket pong).

@@ -170,18 +170,26 @@ func (c *Client) deliverLink(link *Client, subject, reply []byte, queues [][]byt
 // enqueueMsg appends a message (header line, payload, CRLF) to rc's
 // output, or cuts rc off as a slow consumer. A reply subject is
 // remembered for rc's response permission. It runs on the sender's read
-// loop; rc is signalled after the read.
+// loop; rc is signalled after the read. When rc lags (past stallAt), the
+// sender first waits for it, within its stall budget (see waitFor).
 func (c *Client) enqueueMsg(rc *Client, line, msg, reply []byte) bool {
 	size := int64(len(line) + len(msg) + 2)
 	rc.mu.Lock()
+	if !rc.closing && rc.pending+size > rc.stallAt() && c.stalled < stallPerRead {
+		ch := rc.stallChanLocked()
+		rc.mu.Unlock()
+		rc.signal()
+		c.waitFor(ch)
+		rc.mu.Lock()
+	}
 	if rc.closing {
 		rc.mu.Unlock()
 		return false
 	}
 	if rc.pending+size > rc.cfg.MaxPending {
+		rc.closeLocked("", transport.SlowConsumerPending, false)
 		rc.mu.Unlock()
-		rc.log.Info("slow consumer: pending bytes exceeded", "pending", rc.pending, "max", rc.cfg.MaxPending)
-		rc.Abort(transport.SlowConsumerPending)
+		rc.cutSlow()
 		return false
 	}
 	rc.appendLocked(line)
