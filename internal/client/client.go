@@ -96,6 +96,7 @@ type Client struct {
 	started  bool                     // the peer has sent something
 	louts    []linkOut                // links the message being routed goes to
 	lastIn   atomic.Int64             // unix nanos of the last read
+	writing  atomic.Int64             // unix nanos the write in progress started, 0 if none
 
 	// Flags read by other goroutines while delivering; written only before
 	// they can see this client or under mu.

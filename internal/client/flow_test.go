@@ -244,3 +244,19 @@ func TestFirstOperationMustBeConnect(t *testing.T) {
 		wg.Wait()
 	})
 }
+
+func TestNoStallForStuckReceiver(t *testing.T) {
+	rc := newTestClient(t, nil)
+	rc.cfg = &Config{MaxPending: 1 << 20, Logger: rc.cfg.Logger}
+	c := newTestClient(t, nil)
+	fillPending(rc, int(rc.stallAt()))
+	// Its writer has been blocked in one write for longer than stuckAfter.
+	rc.writing.Store(time.Now().Add(-2 * stuckAfter).UnixNano())
+	require.True(t, c.enqueueMsg(rc, []byte("MSG a 1 0\r\n"), nil, nil))
+	assert.Zero(t, c.stalled, "nobody waits for a receiver that is not draining")
+
+	rc.writing.Store(time.Now().UnixNano()) // a write just started: draining
+	require.True(t, c.enqueueMsg(rc, []byte("MSG a 1 0\r\n"), nil, nil))
+	assert.GreaterOrEqual(t, c.stalled, stallPerRead)
+	takeOut(rc)
+}

@@ -83,7 +83,21 @@ func (c *Client) cutSlow() {
 // receivers: a receiver that stopped reading holds each read of each of
 // its producers back for at most stallPerRead, until MaxPending or the
 // write deadline cuts it off; from then on it slows nobody.
-const stallPerRead = 10 * time.Millisecond
+//
+// A receiver whose writer has been blocked in one write for stuckAfter is
+// not draining at all: producers stop waiting for it at once (nats-server
+// keeps waiting for it on every read until it is cut off).
+const (
+	stallPerRead = 10 * time.Millisecond
+	stuckAfter   = 100 * time.Millisecond
+)
+
+// draining reports whether c's writer is making progress: idle, or in a
+// write that started less than stuckAfter ago.
+func (c *Client) draining() bool {
+	t := c.writing.Load()
+	return t == 0 || time.Since(time.Unix(0, t)) < stuckAfter
+}
 
 // stallAt is the pending level, in bytes, past which c's producers wait:
 // three quarters of MaxPending, as nats-server.
@@ -153,7 +167,9 @@ func (c *Client) writeLoop() {
 
 			var err error
 			if (len(batch) > 0 || (first && c.bw != nil)) && (!closing || flush) {
+				c.writing.Store(time.Now().UnixNano())
 				err = c.write(batch)
+				c.writing.Store(0)
 			}
 			first = false
 			var n int64

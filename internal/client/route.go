@@ -175,7 +175,7 @@ func (c *Client) deliverLink(link *Client, subject, reply []byte, queues [][]byt
 func (c *Client) enqueueMsg(rc *Client, line, msg, reply []byte) bool {
 	size := int64(len(line) + len(msg) + 2)
 	rc.mu.Lock()
-	if !rc.closing && rc.pending+size > rc.stallAt() && c.stalled < stallPerRead {
+	if !rc.closing && rc.pending+size > rc.stallAt() && c.stalled < stallPerRead && rc.draining() {
 		ch := rc.stallChanLocked()
 		rc.mu.Unlock()
 		rc.signal()
