@@ -1,7 +1,7 @@
 // Package client runs one NATS client connection: a read loop that parses
 // the byte stream in place and routes what it reads, and a single write
 // loop that owns the socket, coalesces output into pooled chunks and writes
-// them with one vectored write per wake-up.
+// them with vectored writes of at most 64 KiB.
 //
 // # Concurrency
 //
@@ -9,14 +9,43 @@
 // the connection's protocol state (CONNECT options, subscriptions by sid).
 // Any goroutine may append output to a Client (a publisher's read loop
 // delivering a message, the ping timer, the broker on shutdown); appends take
-// the Client's mutex, never block, and never write to the socket. Only the
+// the Client's mutex and never write to the socket. Only the
 // write loop writes. A publisher signals each receiver's write loop once per
 // read (not once per message), so one read full of messages costs one wake-up
 // per receiving connection.
 //
-// A receiver whose pending output would exceed MaxPending, or whose write
-// blocks past WriteDeadline, is disconnected as a slow consumer; publishers
-// never wait for it.
+// # Flow control and limits
+//
+// Pending bytes count exactly what is queued for a connection and not yet
+// written: every message, and the connection's own protocol output (PONG,
+// +OK, -ERR, PING, LS+/LS-). They fall after each write of at most
+// maxWriteChunks chunks (64 KiB), not when a whole backlog has gone out.
+//
+// A producer (the read loop of a client or of a leaf node link) about to
+// queue a message for a receiver past three quarters of MaxPending first
+// waits for that receiver's writer to bring it back under, as nats-server
+// does for client producers, so that a burst slows the producer instead of
+// losing the receiver. Links wait too (nats-server's do not), so that a
+// blast across a leaf link loses nothing either: a link's read loop waits
+// as a client's would, and TCP carries the pressure back to the far side.
+// The wait is bounded: at most stallPerRead (10 ms) in all per read of the
+// producer, whatever the receivers, and none at all for a receiver whose
+// writer has been blocked in one write for stuckAfter (100 ms). A receiver
+// that stops reading is therefore still cut off, when its output would pass
+// MaxPending or a write blocks past WriteDeadline, and from then on slows
+// nobody. The broker has no internal producers yet; any it gets must never
+// wait.
+//
+// A connection whose own output would pass MaxPending (a client pipelining
+// PINGs it never reads the answers to) is cut off as a slow consumer too.
+// So a connection costs at most MaxPending plus one chunk of output,
+// whatever it sends; the websocket transport adds at most one pong and one
+// close frame of its own.
+//
+// # Lock order
+//
+// Broker.mu → Client.mu; Account.mu → link Client.mu; Client.mu →
+// Sublist.mu. A producer never holds a lock while it waits for a receiver.
 package client
 
 import (
