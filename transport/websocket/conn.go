@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
+
+	"github.com/wsbroker/broker/transport"
 )
 
 // Frame opcodes and header bits (RFC 6455 §5.2).
@@ -55,7 +57,7 @@ const (
 // engine's write loop) calls Write, WriteBuffers and CloseWithReason;
 // SetWaker is called once before the first Read. Close and the deadline
 // methods may be called from any goroutine. Control frames produced by
-// Read (pong, close echo, 1002 close) are queued under a mutex and
+// Read (pong, close echo, close after a violation) are queued under a mutex and
 // written by the next WriteBuffers; Read never writes to the socket.
 type Conn struct {
 	raw net.Conn
@@ -140,10 +142,15 @@ func newConn(raw net.Conn, u upgrade, srv *Server) *Conn {
 // caps a whole inflated message at max_payload, so a compressed message
 // carrying one legal max-size PUB plus its control line is refused.) Control frames
 // are handled here: pings are answered and closes echoed through the
-// control queue (see SetWaker). After a close frame Read returns io.EOF; on
-// a framing violation it returns a *ProtocolError after queueing a close
-// frame with status 1002; too large compressed messages yield
-// ErrMaxPayload and corrupt ones the inflater's error.
+// control queue (see SetWaker). After a close frame Read returns io.EOF.
+// Every other failure of the peer queues the connection's close frame
+// before Read returns the error, so that frame is the one sent whatever
+// reason the engine closes with: a framing violation returns a
+// *ProtocolError (close 1002 with its reason); a compressed message over
+// either bound returns ErrMaxPayload (close 1009 "Maximum Message Payload
+// Exceeded"); corrupt deflate data returns an error wrapping
+// ErrInvalidCompressedData and the inflater's error (close 1007 "invalid
+// compressed data").
 func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
@@ -155,14 +162,14 @@ func (c *Conn) Read(p []byte) (int, error) {
 			switch {
 			case c.zleft < 0:
 				c.endInflate()
-				c.rerr = ErrMaxPayload
+				c.rerr = c.tooBig()
 				return 0, c.rerr
 			case err == io.EOF:
 				c.endInflate()
 			case err != nil:
 				c.endInflate()
-				c.rerr = err
-				return 0, err
+				c.rerr = c.corrupt(err)
+				return 0, c.rerr
 			}
 			if n > 0 {
 				return n, nil
@@ -303,7 +310,7 @@ func (c *Conn) nextFrame() error {
 		return nil
 	}
 	if uint64(len(c.cbuf))+length > uint64(c.maxComp) {
-		return ErrMaxPayload
+		return c.tooBig()
 	}
 	start := len(c.cbuf)
 	c.cbuf = growLen(c.cbuf, int(length))
@@ -390,6 +397,22 @@ func validCloseStatus(s int) bool {
 func (c *Conn) protocolError(reason string) error {
 	c.queueClose(c.closeFrameFor(closeProtocolError, reason))
 	return &ProtocolError{Reason: reason}
+}
+
+// tooBig queues close 1009 "Maximum Message Payload Exceeded" (the text
+// nats-server sends with 1009) for a compressed message over its bounds
+// and returns ErrMaxPayload.
+func (c *Conn) tooBig() error {
+	c.queueClose(c.closeFrameFor(closeTooBig, string(transport.MaxPayloadExceeded)))
+	return ErrMaxPayload
+}
+
+// corrupt queues close 1007 "invalid compressed data" for a compressed
+// message the inflater refused with err, and returns err wrapped in
+// ErrInvalidCompressedData.
+func (c *Conn) corrupt(err error) error {
+	c.queueClose(c.closeFrameFor(closeInvalidData, reasonInvalidCompressed))
+	return fmt.Errorf("%w: %w", ErrInvalidCompressedData, err)
 }
 
 // LocalAddr returns the local address of the underlying connection.

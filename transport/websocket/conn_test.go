@@ -198,22 +198,27 @@ func TestCompressedInbound(t *testing.T) {
 	// Over MaxPayload in total but under 8x: streamed through ([GAP]).
 	big := []byte("PUB a 1000\r\n" + strings.Repeat("x", 1000) + "\r\n" + strings.Repeat("PUB b 5\r\nhello\r\n", 300))
 	zbig := deflateMsg(t, big)
+	// A valid deflate prefix, then a block of the reserved type 3.
+	corruptLate := append(bytes.Clone(z[:len(z)/2]), 0xff, 0xff, 0xff)
+	const tooBig, invalid = "Maximum Message Payload Exceeded", "invalid compressed data"
 	tests := []struct {
-		name    string
-		in      []byte
-		want    []byte
-		wantErr error
-		isErr   bool
+		name       string
+		in         []byte
+		want       []byte
+		wantErr    error
+		wantStatus int // of the close frame queued by Read; 0: none
+		wantText   string
 	}{
-		{"single frame", frame(0xC2, z, true), good, io.EOF, false},
-		{"fragmented", append(append(frame(0x42, z[:10], true), frame(0x89, nil, true)...), frame(0x80, z[10:], true)...), good, io.EOF, false},
-		{"then uncompressed", append(frame(0xC2, z, true), frame(0x82, []byte("tail"), true)...), append(bytes.Clone(good), "tail"...), io.EOF, false},
-		{"bigger than max payload, legal ops", frame(0xC2, zbig, true), big, io.EOF, false},
-		{"corrupt", frame(0xC2, []byte{0xff, 0xff, 0xff, 0xff, 0x00}, true), nil, nil, true},
+		{"single frame", frame(0xC2, z, true), good, io.EOF, 0, ""},
+		{"fragmented", append(append(frame(0x42, z[:10], true), frame(0x89, nil, true)...), frame(0x80, z[10:], true)...), good, io.EOF, 0, ""},
+		{"then uncompressed", append(frame(0xC2, z, true), frame(0x82, []byte("tail"), true)...), append(bytes.Clone(good), "tail"...), io.EOF, 0, ""},
+		{"bigger than max payload, legal ops", frame(0xC2, zbig, true), big, io.EOF, 0, ""},
+		{"corrupt", frame(0xC2, []byte{0xff, 0xff, 0xff, 0xff, 0x00}, true), nil, ErrInvalidCompressedData, 1007, invalid},
+		{"corrupt after a valid prefix", frame(0xC2, corruptLate, true), nil, ErrInvalidCompressedData, 1007, invalid},
 		// Streamed: the bound (8x MaxPayload) is delivered, then the error.
-		{"bomb over the inflated bound", frame(0xC2, bomb, true), make([]byte, 8000), ErrMaxPayload, false},
-		{"compressed over 8x max payload", frame(0xC2, make([]byte, 8001), true), nil, ErrMaxPayload, false},
-		{"fragments over 8x max payload", append(frame(0x42, make([]byte, 8000), true), frame(0x80, []byte{1}, true)...), nil, ErrMaxPayload, false},
+		{"bomb over the inflated bound", frame(0xC2, bomb, true), make([]byte, 8000), ErrMaxPayload, 1009, tooBig},
+		{"compressed over 8x max payload", frame(0xC2, make([]byte, 8001), true), nil, ErrMaxPayload, 1009, tooBig},
+		{"fragments over 8x max payload", append(frame(0x42, make([]byte, 8000), true), frame(0x80, []byte{1}, true)...), nil, ErrMaxPayload, 1009, tooBig},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -229,16 +234,22 @@ func TestCompressedInbound(t *testing.T) {
 					break
 				}
 			}
-			if tt.isErr {
-				require.Error(t, rerr)
-				assert.NotErrorIs(t, rerr, io.EOF)
-			} else {
-				require.ErrorIs(t, rerr, tt.wantErr)
+			require.ErrorIs(t, rerr, tt.wantErr)
+			if tt.name != "corrupt after a valid prefix" { // some output may precede the error
+				assert.True(t, bytes.Equal(tt.want, got), "got %d bytes, want %d", len(got), len(tt.want))
 			}
-			assert.True(t, bytes.Equal(tt.want, got), "got %d bytes, want %d", len(got), len(tt.want))
 			assert.LessOrEqual(t, cap(c.cbuf), 8*1000+len(inflateTail)+64, "compressed buffer bounded")
 			assert.Nil(t, c.zr, "inflater not released")
 			assert.Empty(t, m.written(), "Read never writes")
+			// The queued close frame wins over the engine's generic reason.
+			require.NoError(t, c.CloseWithReason(transport.ReadError))
+			want := wantCloseFrame(1001, "Read Error")
+			if tt.wantStatus != 0 {
+				want = wantCloseFrame(tt.wantStatus, tt.wantText)
+			}
+			out := m.written()
+			require.True(t, bytes.HasSuffix(out, want), "close frame: got % x, want % x", out, want)
+			assert.NotContains(t, string(out[:len(out)-len(want)]), "\x88", "one close frame")
 		})
 	}
 }

@@ -11,6 +11,30 @@
 // outbound framing (one binary frame per flush, 4096-byte frames for
 // browsers) and compression.
 //
+// # Close status codes
+//
+// A Conn closes on its own when the peer fails: it queues its close frame
+// before Read returns the error, and that frame is sent whatever reason
+// the engine then closes with (the first queued close frame wins).
+//
+//   - Framing violations (spec §3.1: RSV bits, masking, control frame
+//     length, FIN or compression, fragmentation, opcode, 64-bit length,
+//     close payload or status): 1002 with nats-server's reason text;
+//     "mask bit set" for a masked frame received in client mode.
+//   - A close frame whose reason is not valid UTF-8: 1007 "invalid utf8
+//     body in close frame"; any other close frame is echoed.
+//   - A compressed message over min(8*MaxPayload, 64 MiB) bytes,
+//     compressed or inflated: 1009 "Maximum Message Payload Exceeded",
+//     nats-server's text for 1009. ([GAP] nats-server sends 1001 "Read
+//     Error" here, unless its parser saw an oversized PUB first.)
+//   - Corrupt deflate data: 1007 "invalid compressed data" (RFC 6455
+//     §7.4.1: data inconsistent with the message type; RFC 7692 §8
+//     requires failing the connection). ([GAP] nats-server: 1001 "Read
+//     Error".)
+//
+// Otherwise the engine's reason decides (CloseStatus, spec §3.3): for
+// example a peer that vanishes mid-frame gets 1001 "Read Error".
+//
 // A Server is used either as a listener (Server.Serve: TLS handshake and
 // upgrade bounded by Config.HandshakeTimeout and Config.MaxHeaderBytes) or
 // mounted as an http.Handler on any mux and path (Server.ServeHTTP). In both
@@ -101,13 +125,25 @@ type Config struct {
 // Errors returned by Server and Conn.
 var (
 	// ErrMaxPayload is returned by Conn.Read when a compressed message
-	// exceeds Config.MaxPayload once inflated, or its compressed size
-	// exceeds min(8*MaxPayload, 64 MiB).
+	// exceeds min(8*MaxPayload, 64 MiB) bytes, compressed or inflated. A
+	// close frame with status 1009 and reason "Maximum Message Payload
+	// Exceeded" has been queued when it is returned.
 	ErrMaxPayload = errors.New("maximum payload exceeded")
+	// ErrInvalidCompressedData is wrapped, together with the inflater's
+	// error, in the error Conn.Read returns when a compressed message is
+	// not valid deflate data. A close frame with status 1007 and reason
+	// "invalid compressed data" has been queued when it is returned.
+	ErrInvalidCompressedData = errors.New("websocket: invalid compressed data")
 	// ErrCloseSent is returned by Conn.WriteBuffers when a close frame was
 	// already written: no data may follow it.
 	ErrCloseSent = errors.New("websocket: close frame already sent")
 )
+
+// reasonInvalidCompressed is the reason text of the close frame (status
+// 1007) sent for a compressed message that is not valid deflate data.
+// nats-server has no text of its own there: it closes with 1001 "Read
+// Error".
+const reasonInvalidCompressed = "invalid compressed data"
 
 // ProtocolError is returned by Conn.Read when the peer violates the
 // websocket framing rules. A close frame with status 1002 and Reason as
